@@ -1,0 +1,11 @@
+module github.com/switchboard-io/switchboard
+
+go 1.26
+
+require (
+	github.com/dolthub/maphash v0.1.0 // indirect
+	github.com/gorilla/websocket v1.5.3 // indirect
+	github.com/klauspost/compress v1.17.9 // indirect
+	github.com/lxzan/gws v1.8.9 // indirect
+	go.uber.org/goleak v1.3.0 // indirect
+)
