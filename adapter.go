@@ -1,0 +1,88 @@
+package switchboard
+
+import (
+	"context"
+	"time"
+
+	"github.com/switchboard-io/switchboard/parser"
+)
+
+// Adapter keeps the rooms of one namespace and carries broadcasts and socket
+// operations to the sockets they select: on this node only (LocalAdapter) or
+// across a cluster. Every method is called concurrently and must be safe for
+// it. Methods that select sockets take BroadcastOptions: sockets in any of
+// Rooms (all sockets when empty) minus sockets in any of Except.
+type Adapter interface {
+	// AddAll adds a local socket to rooms, firing create-room and join-room.
+	AddAll(id string, rooms []string)
+	// Del removes a local socket from a room, firing leave-room and, when
+	// the room empties, delete-room.
+	Del(id, room string)
+	// DelAll removes a local socket from every room, in join order.
+	DelAll(id string)
+	// Rooms returns the rooms of a local socket, in join order.
+	Rooms(id string) []string
+	// Sockets returns the ids of the local sockets in any of rooms (all
+	// when rooms is empty).
+	Sockets(rooms []string) []string
+
+	// Broadcast sends a packet to the selected sockets. p.Namespace is the
+	// adapter's namespace; p must not be modified.
+	Broadcast(p *parser.Packet, opts BroadcastOptions) error
+	// BroadcastWithAck sends a packet asking every selected socket for an
+	// acknowledgement. clientCount is called once per node with the number
+	// of sockets reached there; ack once per answer.
+	BroadcastWithAck(p *parser.Packet, opts BroadcastOptions, clientCount func(int), ack func(Args)) error
+
+	// FetchSockets describes the selected sockets.
+	FetchSockets(ctx context.Context, opts BroadcastOptions) ([]*RemoteSocket, error)
+	// AddSockets makes the selected sockets join rooms.
+	AddSockets(opts BroadcastOptions, rooms []string) error
+	// DelSockets makes the selected sockets leave rooms.
+	DelSockets(opts BroadcastOptions, rooms []string) error
+	// DisconnectSockets disconnects the selected sockets.
+	DisconnectSockets(opts BroadcastOptions, close bool) error
+
+	// ServerSideEmit sends an event to the other nodes' namespaces; with
+	// wantAck it waits, until ctx ends, for one answer per other node.
+	ServerSideEmit(ctx context.Context, event string, args []any, wantAck bool) ([]Args, error)
+	// ServerCount returns the number of nodes, this one included.
+	ServerCount(ctx context.Context) (int, error)
+
+	// Close stops the adapter's background work.
+	Close() error
+}
+
+// BroadcastOptions selects sockets: those in any of Rooms (every socket of
+// the namespace when Rooms is empty), minus those in any of Except.
+type BroadcastOptions struct {
+	Rooms  []string
+	Except []string
+	Flags  BroadcastFlags
+}
+
+// BroadcastFlags modify a broadcast.
+type BroadcastFlags struct {
+	Volatile bool          // drop for clients whose transport is not ready
+	Local    bool          // this node only
+	Timeout  time.Duration // acknowledgement timeout, 0 for none
+}
+
+// RoomEventKind names a room lifecycle event.
+type RoomEventKind string
+
+// The room lifecycle events, named as in socket.io.
+const (
+	CreateRoom RoomEventKind = "create-room"
+	DeleteRoom RoomEventKind = "delete-room"
+	JoinRoom   RoomEventKind = "join-room"
+	LeaveRoom  RoomEventKind = "leave-room"
+)
+
+// RoomEvent is a room lifecycle event. SocketID is empty for create-room
+// and delete-room.
+type RoomEvent struct {
+	Kind     RoomEventKind
+	Room     string
+	SocketID string
+}

@@ -1,0 +1,279 @@
+package switchboard
+
+import (
+	"context"
+	"sync"
+
+	"github.com/switchboard-io/switchboard/engineio"
+	"github.com/switchboard-io/switchboard/parser"
+)
+
+// LocalAdapter is the in-memory Adapter of one namespace on one node: the
+// room index and delivery to local sockets. It is the default adapter, and
+// cluster adapters embed it for their local part, as socket.io's cluster
+// adapters extend its in-memory adapter.
+type LocalAdapter struct {
+	ns *Namespace
+
+	mu    sync.RWMutex
+	rooms map[string]map[string]*Socket // room → members
+	joins map[string][]string           // socket → rooms in join order
+}
+
+var _ Adapter = (*LocalAdapter)(nil)
+
+// NewLocalAdapter returns the in-memory adapter of ns; it fits
+// Options.Adapter.
+func NewLocalAdapter(ns *Namespace) Adapter { return NewLocal(ns) }
+
+// NewLocal returns the in-memory adapter of ns as its concrete type, for
+// cluster adapters that embed it.
+func NewLocal(ns *Namespace) *LocalAdapter {
+	return &LocalAdapter{
+		ns:    ns,
+		rooms: make(map[string]map[string]*Socket),
+		joins: make(map[string][]string),
+	}
+}
+
+// AddAll implements Adapter.
+func (a *LocalAdapter) AddAll(id string, rooms []string) {
+	s := a.ns.Socket(id)
+	if s == nil {
+		return
+	}
+	var events []RoomEvent
+	a.mu.Lock()
+	for _, room := range rooms {
+		members := a.rooms[room]
+		if members == nil {
+			members = make(map[string]*Socket)
+			a.rooms[room] = members
+			events = append(events, RoomEvent{Kind: CreateRoom, Room: room})
+		}
+		if _, ok := members[id]; !ok {
+			members[id] = s
+			a.joins[id] = append(a.joins[id], room)
+			events = append(events, RoomEvent{Kind: JoinRoom, Room: room, SocketID: id})
+		}
+	}
+	a.mu.Unlock()
+	a.fire(events)
+}
+
+// Del implements Adapter.
+func (a *LocalAdapter) Del(id, room string) {
+	a.mu.Lock()
+	events := a.delLocked(id, room, nil)
+	list := a.joins[id]
+	for i, r := range list {
+		if r == room {
+			a.joins[id] = append(list[:i:i], list[i+1:]...)
+			break
+		}
+	}
+	a.mu.Unlock()
+	a.fire(events)
+}
+
+func (a *LocalAdapter) delLocked(id, room string, events []RoomEvent) []RoomEvent {
+	members := a.rooms[room]
+	if _, ok := members[id]; !ok {
+		return events
+	}
+	delete(members, id)
+	events = append(events, RoomEvent{Kind: LeaveRoom, Room: room, SocketID: id})
+	if len(members) == 0 {
+		delete(a.rooms, room)
+		events = append(events, RoomEvent{Kind: DeleteRoom, Room: room})
+	}
+	return events
+}
+
+// DelAll implements Adapter.
+func (a *LocalAdapter) DelAll(id string) {
+	a.mu.Lock()
+	var events []RoomEvent
+	for _, room := range a.joins[id] {
+		events = a.delLocked(id, room, events)
+	}
+	delete(a.joins, id)
+	a.mu.Unlock()
+	a.fire(events)
+}
+
+func (a *LocalAdapter) fire(events []RoomEvent) {
+	for _, ev := range events {
+		a.ns.emitRoomEvent(ev)
+	}
+}
+
+// Rooms implements Adapter.
+func (a *LocalAdapter) Rooms(id string) []string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return append([]string(nil), a.joins[id]...)
+}
+
+// Sockets implements Adapter.
+func (a *LocalAdapter) Sockets(rooms []string) []string {
+	socks := a.selectSockets(BroadcastOptions{Rooms: rooms})
+	ids := make([]string, len(socks))
+	for i, s := range socks {
+		ids[i] = s.id
+	}
+	return ids
+}
+
+// RoomNames returns the rooms that currently have local members.
+func (a *LocalAdapter) RoomNames() []string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	out := make([]string, 0, len(a.rooms))
+	for r := range a.rooms {
+		out = append(out, r)
+	}
+	return out
+}
+
+// selectSockets returns the local sockets matching opts, each once. It holds
+// the read lock only while collecting, never while writing to sockets.
+func (a *LocalAdapter) selectSockets(opts BroadcastOptions) []*Socket {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	var excluded map[string]struct{}
+	if len(opts.Except) > 0 {
+		excluded = make(map[string]struct{})
+		for _, r := range opts.Except {
+			for id := range a.rooms[r] {
+				excluded[id] = struct{}{}
+			}
+		}
+	}
+	var out []*Socket
+	switch {
+	case len(opts.Rooms) == 0:
+		out = make([]*Socket, 0, len(a.joins))
+		for id := range a.joins {
+			if _, x := excluded[id]; x {
+				continue
+			}
+			// Every connected socket is in its own room.
+			if s := a.rooms[id][id]; s != nil {
+				out = append(out, s)
+			}
+		}
+	case len(opts.Rooms) == 1:
+		members := a.rooms[opts.Rooms[0]]
+		out = make([]*Socket, 0, len(members))
+		for id, s := range members {
+			if _, x := excluded[id]; !x {
+				out = append(out, s)
+			}
+		}
+	default:
+		seen := make(map[string]struct{})
+		for _, r := range opts.Rooms {
+			for id, s := range a.rooms[r] {
+				if _, x := excluded[id]; x {
+					continue
+				}
+				if _, dup := seen[id]; dup {
+					continue
+				}
+				seen[id] = struct{}{}
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// Broadcast implements Adapter: the packet is encoded once and the same
+// bytes are queued on every selected connection.
+func (a *LocalAdapter) Broadcast(p *parser.Packet, opts BroadcastOptions) error {
+	msgs := encodeMessages(p)
+	for _, s := range a.selectSockets(opts) {
+		deliver(s, msgs, opts.Flags.Volatile)
+	}
+	return nil
+}
+
+func deliver(s *Socket, msgs []engineio.Message, volatile bool) {
+	conn := s.client.conn
+	if volatile && !conn.Writable() {
+		return
+	}
+	// A full queue closes that connection (slow consumer); the broadcast
+	// goes on for everyone else.
+	_ = conn.Send(msgs...)
+}
+
+// BroadcastWithAck implements Adapter.
+func (a *LocalAdapter) BroadcastWithAck(p *parser.Packet, opts BroadcastOptions, clientCount func(int), ack func(Args)) error {
+	q := *p
+	q.ID, q.HasID = a.ns.nextAckID(), true
+	msgs := encodeMessages(&q)
+	n := 0
+	for _, s := range a.selectSockets(opts) {
+		if !s.addAck(q.ID, func(args Args, err error) {
+			if err == nil {
+				ack(args)
+			}
+		}) {
+			continue
+		}
+		n++
+		deliver(s, msgs, opts.Flags.Volatile)
+	}
+	clientCount(n)
+	return nil
+}
+
+// FetchSockets implements Adapter.
+func (a *LocalAdapter) FetchSockets(_ context.Context, opts BroadcastOptions) ([]*RemoteSocket, error) {
+	socks := a.selectSockets(opts)
+	out := make([]*RemoteSocket, len(socks))
+	for i, s := range socks {
+		out[i] = &RemoteSocket{ID: s.id, Handshake: s.handshake, Rooms: a.Rooms(s.id), Data: s.Data(), nsp: a.ns}
+	}
+	return out, nil
+}
+
+// AddSockets implements Adapter.
+func (a *LocalAdapter) AddSockets(opts BroadcastOptions, rooms []string) error {
+	for _, s := range a.selectSockets(opts) {
+		a.AddAll(s.id, rooms)
+	}
+	return nil
+}
+
+// DelSockets implements Adapter.
+func (a *LocalAdapter) DelSockets(opts BroadcastOptions, rooms []string) error {
+	for _, s := range a.selectSockets(opts) {
+		for _, r := range rooms {
+			a.Del(s.id, r)
+		}
+	}
+	return nil
+}
+
+// DisconnectSockets implements Adapter.
+func (a *LocalAdapter) DisconnectSockets(opts BroadcastOptions, close bool) error {
+	for _, s := range a.selectSockets(opts) {
+		s.Disconnect(close)
+	}
+	return nil
+}
+
+// ServerSideEmit implements Adapter: a single node has no other node to
+// tell, so it returns no answers.
+func (a *LocalAdapter) ServerSideEmit(context.Context, string, []any, bool) ([]Args, error) {
+	return nil, nil
+}
+
+// ServerCount implements Adapter: one node.
+func (a *LocalAdapter) ServerCount(context.Context) (int, error) { return 1, nil }
+
+// Close implements Adapter.
+func (a *LocalAdapter) Close() error { return nil }

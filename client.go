@@ -1,0 +1,242 @@
+package switchboard
+
+import (
+	"encoding/json"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/switchboard-io/switchboard/engineio"
+	"github.com/switchboard-io/switchboard/parser"
+)
+
+// client is one Engine.IO connection and the sockets it opened, one per
+// namespace.
+type client struct {
+	srv   *Server
+	conn  *engineio.Conn
+	dec   *parser.Decoder // only touched by onMessage, which engineio serialises
+	queue serialQueue
+
+	mu           sync.Mutex
+	sockets      map[string]*Socket // connected, by namespace
+	connecting   map[string]bool
+	closed       bool
+	connectTimer *time.Timer
+}
+
+func newClient(srv *Server, conn *engineio.Conn) *client {
+	c := &client{
+		srv:        srv,
+		conn:       conn,
+		dec:        parser.NewDecoder(&parser.DecoderOptions{MaxAttachments: srv.opts.MaxAttachments}),
+		sockets:    make(map[string]*Socket),
+		connecting: make(map[string]bool),
+	}
+	c.queue.wg = &srv.work
+	c.queue.onPanic = c.onHandlerPanic
+	conn.SetHandlers(c.onMessage, c.onClose)
+	c.connectTimer = time.AfterFunc(srv.opts.ConnectTimeout, func() {
+		c.mu.Lock()
+		idle := len(c.sockets) == 0 && !c.closed
+		c.mu.Unlock()
+		if idle {
+			c.conn.Close("forced close")
+		}
+	})
+	return c
+}
+
+func (c *client) onHandlerPanic(v any) {
+	c.srv.opts.Logger.Error("switchboard: panic in handler; closing its connection",
+		"sid", c.conn.ID(), "panic", v, "stack", string(debug.Stack()))
+	c.conn.Close("forced close")
+}
+
+func (c *client) onMessage(data []byte, binary bool) {
+	// engineio reuses data after we return; packets outlive this call.
+	buf := append([]byte(nil), data...)
+	var (
+		p   *parser.Packet
+		err error
+	)
+	if binary {
+		p, err = c.dec.AddBinary(buf)
+	} else {
+		p, err = c.dec.AddText(buf)
+	}
+	if err != nil {
+		c.srv.opts.Logger.Debug("switchboard: invalid packet; closing connection", "sid", c.conn.ID(), "err", err)
+		c.conn.Close("parse error")
+		return
+	}
+	if p != nil {
+		c.handlePacket(p)
+	}
+}
+
+func (c *client) handlePacket(p *parser.Packet) {
+	c.mu.Lock()
+	s := c.sockets[p.Namespace]
+	pending := c.connecting[p.Namespace]
+	if p.Type == parser.Connect && s == nil && !pending {
+		c.connecting[p.Namespace] = true
+	}
+	c.mu.Unlock()
+	switch {
+	case p.Type == parser.Connect && s == nil && !pending:
+		c.queue.push(func() { c.connect(p.Namespace, p.Data) })
+	case s == nil || p.Type == parser.Connect || p.Type == parser.ConnectError:
+		// Anything but CONNECT on a namespace not joined, a second CONNECT,
+		// or a server-only packet type: the client is broken or hostile.
+		c.conn.Close("parse error")
+	case p.Type == parser.Disconnect:
+		c.queue.push(func() { s.onClose("client namespace disconnect", false) })
+	case p.Type == parser.Event || p.Type == parser.BinaryEvent:
+		c.queue.push(func() { s.onEvent(p) })
+	case p.Type == parser.Ack || p.Type == parser.BinaryAck:
+		s.onAck(p)
+	}
+}
+
+// connect runs on the dispatch queue: middlewares, then the CONNECT reply and
+// the connection handlers.
+func (c *client) connect(name string, auth json.RawMessage) {
+	defer func() {
+		c.mu.Lock()
+		delete(c.connecting, name)
+		c.mu.Unlock()
+	}()
+	ns := c.srv.lookupNamespace(name, auth)
+	if ns == nil {
+		c.send(&parser.Packet{Type: parser.ConnectError, Namespace: name, Data: json.RawMessage(`{"message":"Invalid namespace"}`)})
+		return
+	}
+	s := newSocket(ns, c, auth)
+	if err := ns.runMiddlewares(s); err != nil {
+		c.send(&parser.Packet{Type: parser.ConnectError, Namespace: name, Data: connectErrorPayload(err)})
+		return
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.sockets[name] = s
+	c.mu.Unlock()
+	c.connectTimer.Stop()
+	ns.connectSocket(s)
+}
+
+func (c *client) removeSocket(s *Socket) {
+	c.mu.Lock()
+	if c.sockets[s.nsp.name] == s {
+		delete(c.sockets, s.nsp.name)
+	}
+	c.mu.Unlock()
+}
+
+func (c *client) onClose(reason string) {
+	c.connectTimer.Stop()
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.queue.push(func() {
+		c.mu.Lock()
+		socks := make([]*Socket, 0, len(c.sockets))
+		for _, s := range c.sockets {
+			socks = append(socks, s)
+		}
+		c.mu.Unlock()
+		for _, s := range socks {
+			s.onClose(reason, false)
+		}
+		c.srv.removeClient(c)
+	})
+}
+
+// send encodes and queues one packet.
+func (c *client) send(p *parser.Packet) error {
+	return c.conn.Send(encodeMessages(p)...)
+}
+
+// encodeMessages encodes a packet as Engine.IO messages: the text part, then
+// one binary message per attachment. The result may be sent to many
+// connections (encode once per broadcast).
+func encodeMessages(p *parser.Packet) []engineio.Message {
+	text, atts := parser.Encode(p)
+	msgs := make([]engineio.Message, 1+len(atts))
+	msgs[0] = engineio.Message{Data: text}
+	for i, a := range atts {
+		msgs[i+1] = engineio.Message{Data: a, Binary: true}
+	}
+	return msgs
+}
+
+// serialQueue runs functions one at a time in push order on a goroutine that
+// exists only while work is queued, so idle connections cost no goroutine.
+type serialQueue struct {
+	mu      sync.Mutex
+	items   []func()
+	running bool
+	wg      *sync.WaitGroup
+	onPanic func(v any)
+}
+
+func (q *serialQueue) push(f func()) {
+	q.mu.Lock()
+	q.items = append(q.items, f)
+	start := !q.running
+	q.running = true
+	q.mu.Unlock()
+	if start {
+		q.wg.Add(1)
+		go q.run()
+	}
+}
+
+func (q *serialQueue) run() {
+	defer q.wg.Done()
+	for {
+		q.mu.Lock()
+		if len(q.items) == 0 {
+			q.running = false
+			q.items = nil
+			q.mu.Unlock()
+			return
+		}
+		f := q.items[0]
+		q.items[0] = nil
+		q.items = q.items[1:]
+		q.mu.Unlock()
+		q.call(f)
+	}
+}
+
+func (q *serialQueue) call(f func()) {
+	defer func() {
+		if v := recover(); v != nil {
+			if q.onPanic != nil {
+				q.onPanic(v)
+			} else {
+				panic(fmt.Sprint(v))
+			}
+		}
+	}()
+	f()
+}
+
+// disconnectAll disconnects every socket of the connection, then closes it.
+func (c *client) disconnectAll() {
+	c.mu.Lock()
+	socks := make([]*Socket, 0, len(c.sockets))
+	for _, s := range c.sockets {
+		socks = append(socks, s)
+	}
+	c.mu.Unlock()
+	for _, s := range socks {
+		s.serverDisconnect()
+	}
+	c.queue.push(func() { c.conn.Close("forced server close") })
+}

@@ -1,0 +1,30 @@
+// Package switchboard is a Socket.IO v5 server (Engine.IO v4) for Go: the
+// official socket.io clients connect to it unchanged.
+//
+// A Server is an http.Handler. Namespaces hold middlewares and a connection
+// handler; a Socket is one client connected to one namespace:
+//
+//	srv := switchboard.NewServer(nil)
+//	srv.Of("/").OnConnection(func(s *switchboard.Socket) {
+//		s.Join("lobby")
+//		s.On("chat", func(text string, ack switchboard.AckFunc) {
+//			s.To("lobby").Emit("chat", text) // everyone in lobby but the sender
+//			ack("ok")
+//		})
+//	})
+//	http.Handle("/socket.io/", srv)
+//
+// # Handlers and goroutines
+//
+// Middlewares, connection handlers and event handlers of one connection run
+// one at a time, in the order the packets arrived, on a goroutine that lives
+// only while that connection has work queued. Acknowledgements are resolved on
+// the connection's read loop, so a handler may block in EmitWithAck without
+// stalling its own connection's acks. Emit never blocks on the network: each
+// connection has a bounded outbound queue, and a client that lets it overflow
+// is disconnected as a slow consumer.
+//
+// Handler arguments are decoded from JSON into the handler's parameter types;
+// a []byte parameter receives a binary attachment, and a trailing AckFunc
+// parameter answers the client's acknowledgement request.
+package switchboard

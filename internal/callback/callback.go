@@ -1,0 +1,146 @@
+// Package callback adapts Go functions of any shape to Socket.IO event
+// arguments: each parameter is decoded from the matching JSON argument
+// (binary placeholders become []byte), and a trailing func(...any) parameter
+// receives the acknowledgement callback. Server sockets and the Go client
+// share it so both decode handler arguments the same way.
+package callback
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+
+	"github.com/switchboard-io/switchboard/parser"
+)
+
+// AckFunc is the type a handler's last parameter has when it wants to answer
+// an acknowledgement.
+type AckFunc = func(args ...any)
+
+var (
+	ackType   = reflect.TypeOf(AckFunc(nil))
+	errorType = reflect.TypeOf((*error)(nil)).Elem()
+)
+
+// Func is a validated handler. It is immutable and safe for concurrent use.
+type Func struct {
+	fn       reflect.Value
+	params   []reflect.Type // decoded parameters, excluding a variadic tail and the ack
+	variadic reflect.Type   // element type of a ...T tail, nil if none
+	wantsAck bool
+	// fast paths avoid reflection for the most common handler shapes.
+	fast func(args []json.RawMessage, attachments [][]byte, ack AckFunc) error
+}
+
+// New validates fn: it must be a func whose parameters are any
+// JSON-decodable types, optionally ending with a variadic parameter and then
+// optionally an AckFunc. Return values are ignored, except that a non-nil
+// error result is returned by Call.
+func New(fn any) (*Func, error) {
+	switch f := fn.(type) {
+	case func():
+		return &Func{fast: func([]json.RawMessage, [][]byte, AckFunc) error { f(); return nil }}, nil
+	case func(...any):
+		return &Func{fast: func(args []json.RawMessage, att [][]byte, _ AckFunc) error {
+			vals, err := DecodeAll(args, att)
+			if err != nil {
+				return err
+			}
+			f(vals...)
+			return nil
+		}}, nil
+	case func([]json.RawMessage):
+		return &Func{fast: func(args []json.RawMessage, _ [][]byte, _ AckFunc) error { f(args); return nil }}, nil
+	}
+	v := reflect.ValueOf(fn)
+	if v.Kind() != reflect.Func || v.IsNil() {
+		return nil, fmt.Errorf("callback: handler must be a non-nil func, got %T", fn)
+	}
+	t := v.Type()
+	c := &Func{fn: v}
+	n := t.NumIn()
+	if n > 0 && t.In(n-1) == ackType {
+		c.wantsAck = true
+		n--
+	}
+	for i := 0; i < n; i++ {
+		in := t.In(i)
+		if t.IsVariadic() && i == t.NumIn()-1 {
+			c.variadic = in.Elem()
+			break
+		}
+		if in == ackType {
+			return nil, fmt.Errorf("callback: ack parameter must be last in %s", t)
+		}
+		c.params = append(c.params, in)
+	}
+	if c.variadic != nil && c.wantsAck {
+		return nil, fmt.Errorf("callback: a variadic handler cannot also take an ack: %s", t)
+	}
+	return c, nil
+}
+
+// WantsAck reports whether the handler takes an acknowledgement callback.
+func (c *Func) WantsAck() bool { return c.wantsAck }
+
+// Call decodes args into the handler's parameters and calls it. Missing
+// arguments are zero values; extra ones are ignored unless the handler is
+// variadic. ack may be nil when the sender asked for no acknowledgement; the
+// handler then gets a no-op.
+func (c *Func) Call(args []json.RawMessage, attachments [][]byte, ack AckFunc) error {
+	if c.fast != nil {
+		return c.fast(args, attachments, ack)
+	}
+	in := make([]reflect.Value, 0, len(c.params)+2)
+	for i, pt := range c.params {
+		pv := reflect.New(pt)
+		if i < len(args) {
+			if err := decodeInto(args[i], attachments, pv.Interface()); err != nil {
+				return fmt.Errorf("argument %d: %w", i, err)
+			}
+		}
+		in = append(in, pv.Elem())
+	}
+	if c.variadic != nil {
+		for i := len(c.params); i < len(args); i++ {
+			pv := reflect.New(c.variadic)
+			if err := decodeInto(args[i], attachments, pv.Interface()); err != nil {
+				return fmt.Errorf("argument %d: %w", i, err)
+			}
+			in = append(in, pv.Elem())
+		}
+	}
+	if c.wantsAck {
+		if ack == nil {
+			ack = func(...any) {}
+		}
+		in = append(in, reflect.ValueOf(ack))
+	}
+	out := c.fn.Call(in)
+	for _, o := range out {
+		if o.Type().Implements(errorType) && !o.IsNil() {
+			return o.Interface().(error)
+		}
+	}
+	return nil
+}
+
+func decodeInto(raw json.RawMessage, attachments [][]byte, ptr any) error {
+	if rp, ok := ptr.(*json.RawMessage); ok {
+		*rp = raw
+		return nil
+	}
+	return parser.Unmarshal(raw, attachments, ptr)
+}
+
+// DecodeAll decodes every argument into a generic value (maps, slices,
+// float64, string, bool, nil; []byte for binary placeholders).
+func DecodeAll(args []json.RawMessage, attachments [][]byte) ([]any, error) {
+	vals := make([]any, len(args))
+	for i, a := range args {
+		if err := parser.Unmarshal(a, attachments, &vals[i]); err != nil {
+			return nil, fmt.Errorf("argument %d: %w", i, err)
+		}
+	}
+	return vals, nil
+}

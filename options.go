@@ -1,0 +1,64 @@
+package switchboard
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/switchboard-io/switchboard/engineio"
+)
+
+// Options configures a Server. The zero value (or a nil *Options) gives the
+// socket.io defaults stated on each field.
+type Options struct {
+	// Engine configures the Engine.IO layer: path (default "/socket.io/"),
+	// ping interval (25 s) and timeout (20 s), maxHttpBufferSize (1e6),
+	// transports, CORS, AllowRequest, per-connection outbound buffer, and
+	// the connection cap. See engineio.Options.
+	Engine engineio.Options
+
+	// ConnectTimeout closes a connection that has not joined any namespace
+	// within it. Default 45 s.
+	ConnectTimeout time.Duration
+
+	// MaxAttachments bounds the binary attachments of one packet. Default 10.
+	MaxAttachments int
+
+	// MaxRoomsPerSocket bounds how many rooms one socket may be in, its own
+	// room included; Join beyond it returns ErrTooManyRooms. Default 512:
+	// far above what chat-style applications use, while bounding the room
+	// index a single hostile or buggy socket can grow to about 100 KB.
+	MaxRoomsPerSocket int
+
+	// Adapter creates the adapter of each namespace. Default: the in-memory
+	// adapter (NewLocalAdapter), which serves a single node.
+	Adapter func(ns *Namespace) Adapter
+
+	// Logger receives structured logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *Options) withDefaults() Options {
+	var out Options
+	if o != nil {
+		out = *o
+	}
+	if out.ConnectTimeout <= 0 {
+		out.ConnectTimeout = 45 * time.Second
+	}
+	if out.MaxAttachments <= 0 {
+		out.MaxAttachments = 10
+	}
+	if out.MaxRoomsPerSocket <= 0 {
+		out.MaxRoomsPerSocket = 512
+	}
+	if out.Adapter == nil {
+		out.Adapter = NewLocalAdapter
+	}
+	if out.Logger == nil {
+		out.Logger = slog.Default()
+	}
+	if out.Engine.Logger == nil {
+		out.Engine.Logger = out.Logger
+	}
+	return out
+}

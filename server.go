@@ -1,0 +1,177 @@
+package switchboard
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"sync"
+	"sync/atomic"
+
+	"github.com/switchboard-io/switchboard/engineio"
+)
+
+// Server is a Socket.IO server. It is an http.Handler: mount it at the
+// Engine.IO path (default "/socket.io/"). All methods are safe for
+// concurrent use.
+type Server struct {
+	opts   Options
+	engine *engineio.Server
+
+	mu      sync.RWMutex
+	nsps    map[string]*Namespace
+	parents []*Namespace // dynamic namespaces, in creation order
+
+	clientsMu sync.Mutex
+	clients   map[*client]struct{}
+	work      sync.WaitGroup // dispatch goroutines of every client
+	closed    atomic.Bool
+}
+
+// NewServer returns a Server with the default namespace "/" created.
+func NewServer(opts *Options) *Server {
+	s := &Server{
+		opts:    opts.withDefaults(),
+		nsps:    make(map[string]*Namespace),
+		clients: make(map[*client]struct{}),
+	}
+	s.engine = engineio.NewServer(&s.opts.Engine, s.onEngineConn)
+	s.Of("/")
+	return s
+}
+
+// ServeHTTP serves Engine.IO requests.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.engine.ServeHTTP(w, r)
+}
+
+// Of returns the namespace with the given name, creating it on first use. A
+// name without a leading slash gets one.
+func (s *Server) Of(name string) *Namespace {
+	if name == "" || name[0] != '/' {
+		name = "/" + name
+	}
+	s.mu.RLock()
+	ns := s.nsps[name]
+	s.mu.RUnlock()
+	if ns != nil {
+		return ns
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ns = s.nsps[name]; ns == nil {
+		ns = newNamespace(s, name, nil)
+		s.nsps[name] = ns
+	}
+	return ns
+}
+
+// OfFunc declares dynamic namespaces: when a client connects to a namespace
+// that does not exist and match returns true for its name and auth payload,
+// the namespace is created as a child of the returned parent. Middlewares and
+// connection handlers set on the parent apply to every child; a broadcast on
+// the parent reaches every child.
+func (s *Server) OfFunc(match func(name string, auth json.RawMessage) bool) *Namespace {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := newNamespace(s, "", nil)
+	p.match = match
+	s.parents = append(s.parents, p)
+	return p
+}
+
+// OfRegexp is OfFunc for names matching re.
+func (s *Server) OfRegexp(re *regexp.Regexp) *Namespace {
+	return s.OfFunc(func(name string, _ json.RawMessage) bool { return re.MatchString(name) })
+}
+
+// lookupNamespace finds or, through a dynamic parent, creates the namespace
+// a client asked for; nil if none matches.
+func (s *Server) lookupNamespace(name string, auth json.RawMessage) *Namespace {
+	s.mu.RLock()
+	ns := s.nsps[name]
+	parents := s.parents
+	s.mu.RUnlock()
+	if ns != nil {
+		return ns
+	}
+	for _, p := range parents {
+		if !p.match(name, auth) {
+			continue
+		}
+		s.mu.Lock()
+		if ns = s.nsps[name]; ns == nil {
+			ns = newNamespace(s, name, p)
+			s.nsps[name] = ns
+			p.addChild(ns)
+		}
+		s.mu.Unlock()
+		return ns
+	}
+	return nil
+}
+
+// OnConnection sets the connection handler of the default namespace.
+func (s *Server) OnConnection(fn func(*Socket)) { s.Of("/").OnConnection(fn) }
+
+// Use adds a middleware to the default namespace.
+func (s *Server) Use(mw func(*Socket) error) { s.Of("/").Use(mw) }
+
+// To starts a broadcast on the default namespace to the given rooms.
+func (s *Server) To(rooms ...string) *BroadcastOperator { return s.Of("/").To(rooms...) }
+
+// In is the same as To.
+func (s *Server) In(rooms ...string) *BroadcastOperator { return s.To(rooms...) }
+
+// Except starts a broadcast on the default namespace excluding the rooms.
+func (s *Server) Except(rooms ...string) *BroadcastOperator { return s.Of("/").Except(rooms...) }
+
+// Emit sends an event to every socket of the default namespace.
+func (s *Server) Emit(event string, args ...any) error { return s.Of("/").Emit(event, args...) }
+
+// Engine returns the underlying Engine.IO server.
+func (s *Server) Engine() *engineio.Server { return s.engine }
+
+// Close disconnects every client with reason "server shutting down", closes
+// the adapters and waits, until ctx ends, for every connection goroutine and
+// handler to finish.
+func (s *Server) Close(ctx context.Context) error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	err := s.engine.Close(ctx)
+	done := make(chan struct{})
+	go func() { s.work.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
+	s.mu.RLock()
+	nsps := make([]*Namespace, 0, len(s.nsps))
+	for _, ns := range s.nsps {
+		nsps = append(nsps, ns)
+	}
+	s.mu.RUnlock()
+	for _, ns := range nsps {
+		if cerr := ns.adapter.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+func (s *Server) onEngineConn(conn *engineio.Conn) {
+	c := newClient(s, conn)
+	s.clientsMu.Lock()
+	s.clients[c] = struct{}{}
+	s.clientsMu.Unlock()
+}
+
+func (s *Server) removeClient(c *client) {
+	s.clientsMu.Lock()
+	delete(s.clients, c)
+	s.clientsMu.Unlock()
+}
