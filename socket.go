@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -469,29 +468,6 @@ func (s *Socket) onClose(reason string, _ bool) {
 	}
 }
 
-// Args holds the arguments of an acknowledgement.
-type Args struct {
-	Raw         []json.RawMessage // one raw JSON value per argument
-	Attachments [][]byte          // binary attachments referenced by placeholders
-}
-
-// Len returns the number of arguments.
-func (a Args) Len() int { return len(a.Raw) }
-
-// Decode decodes argument i into v (a pointer). A binary argument decodes
-// into *[]byte; into *any, binary values anywhere become []byte.
-func (a Args) Decode(i int, v any) error {
-	if i < 0 || i >= len(a.Raw) {
-		return fmt.Errorf("switchboard: argument %d of %d", i, len(a.Raw))
-	}
-	return parser.Unmarshal(a.Raw[i], a.Attachments, v)
-}
-
-// String shows the raw arguments, for logs and tests.
-func (a Args) String() string {
-	parts := make([]string, len(a.Raw))
-	for i, r := range a.Raw {
-		parts[i] = string(r)
-	}
-	return "[" + strings.Join(parts, ",") + "]"
-}
+// Args is an undecoded argument list: what EmitWithAck returns, and what a
+// handler taking a single Args parameter receives (see Socket.On).
+type Args = callback.Args

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
 
 	"github.com/switchboard-io/switchboard/parser"
 )
@@ -17,7 +18,59 @@ import (
 // an acknowledgement.
 type AckFunc = func(args ...any)
 
+// Args is a whole argument list, undecoded. A handler whose first parameter
+// is Args receives every argument in it (and may still end with an AckFunc),
+// which is how a handler echoes arguments it does not need to understand.
+type Args struct {
+	Raw         []json.RawMessage // one raw JSON value per argument
+	Attachments [][]byte          // binary attachments referenced by placeholders
+}
+
+// Len returns the number of arguments.
+func (a Args) Len() int { return len(a.Raw) }
+
+// Decode decodes argument i into v (a pointer). A binary argument decodes
+// into *[]byte; into *any, binary values anywhere become []byte.
+func (a Args) Decode(i int, v any) error {
+	if i < 0 || i >= len(a.Raw) {
+		return fmt.Errorf("argument %d of %d", i, len(a.Raw))
+	}
+	return parser.Unmarshal(a.Raw[i], a.Attachments, v)
+}
+
+// Values decodes every argument into generic values (see DecodeAll).
+func (a Args) Values() ([]any, error) { return DecodeAll(a.Raw, a.Attachments) }
+
+// String shows the raw arguments, for logs and tests.
+func (a Args) String() string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, r := range a.Raw {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(r)
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+// Echo returns the arguments in a form Emit and AckFunc send back unchanged
+// (raw JSON values and binary attachments).
+func (a Args) Echo() []any {
+	vals, err := a.Values()
+	if err != nil {
+		out := make([]any, len(a.Raw))
+		for i, r := range a.Raw {
+			out[i] = r
+		}
+		return out
+	}
+	return vals
+}
+
 var (
+	argsType  = reflect.TypeOf(Args{})
 	ackType   = reflect.TypeOf(AckFunc(nil))
 	errorType = reflect.TypeOf((*error)(nil)).Elem()
 )
@@ -49,8 +102,19 @@ func New(fn any) (*Func, error) {
 			f(vals...)
 			return nil
 		}}, nil
-	case func([]json.RawMessage):
-		return &Func{fast: func(args []json.RawMessage, _ [][]byte, _ AckFunc) error { f(args); return nil }}, nil
+	case func(Args):
+		return &Func{fast: func(args []json.RawMessage, att [][]byte, _ AckFunc) error {
+			f(Args{Raw: args, Attachments: att})
+			return nil
+		}}, nil
+	case func(Args, AckFunc):
+		return &Func{wantsAck: true, fast: func(args []json.RawMessage, att [][]byte, ack AckFunc) error {
+			if ack == nil {
+				ack = func(...any) {}
+			}
+			f(Args{Raw: args, Attachments: att}, ack)
+			return nil
+		}}, nil
 	}
 	v := reflect.ValueOf(fn)
 	if v.Kind() != reflect.Func || v.IsNil() {
@@ -71,6 +135,9 @@ func New(fn any) (*Func, error) {
 		}
 		if in == ackType {
 			return nil, fmt.Errorf("callback: ack parameter must be last in %s", t)
+		}
+		if in == argsType {
+			return nil, fmt.Errorf("callback: an Args parameter must be the only one (before an ack) in %s", t)
 		}
 		c.params = append(c.params, in)
 	}

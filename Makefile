@@ -1,0 +1,26 @@
+# make test: everything CI runs (installs the npm packages the interop tests use).
+GO ?= go
+FUZZTIME ?= 20s
+
+.PHONY: test deps unit fuzz vet run
+
+test: deps vet unit fuzz
+
+deps:
+	npm ci --no-audit --no-fund --loglevel=error
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+# Each fuzz target for FUZZTIME (go test allows one -fuzz target per run).
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME) ./parser
+	$(GO) test -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $(FUZZTIME) ./parser
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodePayload$$' -fuzztime $(FUZZTIME) ./engineio
+
+run:
+	$(GO) run ./cmd/switchboard
