@@ -1,0 +1,541 @@
+package engineio
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+const (
+	// batchFlushSize is the batch size at which the writer flushes early, so
+	// that a burst does not build one huge buffer.
+	batchFlushSize = 64 << 10
+	// maxFragments bounds the continuation frames of one message.
+	maxFragments = 4096
+	// directWriteSize is the text message size above which the writer
+	// streams type byte and data instead of joining them in a scratch buffer.
+	directWriteSize = 4096
+)
+
+// wsTransport is one websocket: the gorilla connection and the batching
+// net.Conn under it.
+type wsTransport struct {
+	conn *websocket.Conn
+	raw  *batchConn
+}
+
+// hijackWriter makes the upgrader hijack into a batchConn.
+type hijackWriter struct {
+	http.ResponseWriter
+	raw *batchConn
+}
+
+func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	h.raw = &batchConn{Conn: conn}
+	return h.raw, brw, nil
+}
+
+// upgrade completes the websocket handshake. On failure the upgrader has
+// answered the request or closed the connection.
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) (*wsTransport, error) {
+	hw := &hijackWriter{ResponseWriter: w}
+	conn, err := s.upgrader.Upgrade(hw, r, nil)
+	if err != nil {
+		if hw.raw != nil {
+			_ = hw.raw.Close()
+		}
+		return nil, err
+	}
+	conn.SetReadLimit(s.opts.MaxHTTPBufferSize)
+	if d := s.opts.PerMessageDeflate; d != nil {
+		_ = conn.SetCompressionLevel(d.Level)
+		conn.EnableWriteCompression(false)
+	}
+	return &wsTransport{conn: conn, raw: hw.raw}, nil
+}
+
+// handshakeWebsocket starts a websocket-only session. The caller holds a
+// reservation.
+func (s *Server) handshakeWebsocket(w http.ResponseWriter, r *http.Request) {
+	t, err := s.upgrade(w, r)
+	if err != nil {
+		s.unreserve()
+		return
+	}
+	c := s.newConn(r, transportWebsocket, t)
+	s.connected(c)
+	s.wg.Add(1)
+	go c.readLoop(t, false)
+}
+
+// serveUpgrade accepts a probe websocket for a polling session; a websocket
+// for a session that is not polling, or already probing, is closed.
+func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, c *Conn) {
+	t, err := s.upgrade(w, r)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	if c.state != stateOpen || c.ws != nil || c.probe != nil {
+		c.mu.Unlock()
+		t.closeWith(websocket.CloseNoStatusReceived)
+		_ = t.raw.Close()
+		return
+	}
+	c.probe = t
+	c.upgradeTimer = time.AfterFunc(s.opts.UpgradeTimeout, func() {
+		c.mu.Lock()
+		if c.probe == t {
+			c.probe = nil
+			c.upgrading = false
+			c.mu.Unlock()
+			_ = t.raw.Close()
+			return
+		}
+		c.mu.Unlock()
+	})
+	s.wg.Add(1)
+	c.mu.Unlock()
+	go c.readLoop(t, true)
+}
+
+// closeWith sends a close frame with code (CloseNoStatusReceived: an empty
+// one), waiting at most closeFlushTimeout.
+func (t *wsTransport) closeWith(code int) {
+	_ = t.raw.Conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
+	_ = t.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(closeFlushTimeout))
+}
+
+// next reads one message into a pooled buffer, bounded by max bytes after
+// inflation. The caller returns buf with putBuf(buf, data).
+func (t *wsTransport) next(max int64) (binary bool, data []byte, buf *[]byte, err error) {
+	mt, r, err := t.conn.NextReader()
+	if err != nil {
+		return false, nil, nil, err
+	}
+	buf = getBuf()
+	data, err = readLimited(r, *buf, max)
+	return mt == websocket.BinaryMessage, data, buf, err
+}
+
+// readError closes the websocket as its read error requires and returns the
+// close reason.
+func (t *wsTransport) readError(err error) string {
+	var pe *protocolError
+	var ce *websocket.CloseError
+	switch {
+	case errors.As(err, &pe):
+		t.closeWith(pe.code)
+	case errors.Is(err, errTooBig):
+		t.closeWith(websocket.CloseMessageTooBig)
+	case errors.As(err, &ce):
+		return "transport close"
+	}
+	return "transport error"
+}
+
+// readLoop is the websocket's reader goroutine. For a probe it first runs
+// the upgrade; once the websocket carries the session, it delivers packets
+// until the connection fails, then finishes the session.
+func (c *Conn) readLoop(t *wsTransport, probe bool) {
+	defer c.srv.wg.Done()
+	carrier := !probe
+	reason := "transport close"
+	defer func() {
+		if v := recover(); v != nil {
+			c.srv.log.Error("engineio: panic in websocket reader", "sid", c.id, "panic", v, "stack", string(debug.Stack()))
+			reason = "transport error"
+		}
+		_ = t.raw.Close()
+		if carrier {
+			c.finish(reason)
+		} else {
+			c.probeEnded(t)
+		}
+	}()
+	if probe {
+		if !c.runProbe(t) {
+			return
+		}
+		carrier = true
+	}
+	max := c.srv.opts.MaxHTTPBufferSize
+	for {
+		binary, data, buf, err := t.next(max)
+		if err != nil {
+			if buf != nil {
+				putBuf(buf, data)
+			}
+			reason = t.readError(err)
+			return
+		}
+		p, err := DecodePacket(data, binary)
+		if err != nil {
+			putBuf(buf, data)
+			reason = "parse error"
+			t.closeWith(websocket.CloseNormalClosure)
+			return
+		}
+		c.handlePacket(p)
+		putBuf(buf, data)
+	}
+}
+
+// runProbe answers "2probe" with "3probe" and waits for the upgrade packet;
+// true when the session now runs on t.
+func (c *Conn) runProbe(t *wsTransport) bool {
+	max := c.srv.opts.MaxHTTPBufferSize
+	p, ok := readOne(t, max)
+	if !ok || p.Type != Ping || string(p.Data) != "probe" {
+		return false
+	}
+	if err := t.writeBatch([]Packet{{Type: Pong, Data: []byte("probe")}}, nil); err != nil {
+		return false
+	}
+	c.mu.Lock()
+	if c.probe != t || c.state != stateOpen {
+		c.mu.Unlock()
+		return false
+	}
+	c.upgrading = true
+	c.signalLocked() // the pending GET answers noop
+	c.mu.Unlock()
+
+	p, ok = readOne(t, max)
+	if !ok || p.Type != Upgrade {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.probe != t || c.state != stateOpen {
+		return false
+	}
+	c.probe = nil
+	c.upgrading = false
+	if c.upgradeTimer != nil {
+		c.upgradeTimer.Stop()
+		c.upgradeTimer = nil
+	}
+	c.ws = t
+	c.transport = transportWebsocket
+	c.signalLocked()
+	if c.queue != nil && len(*c.queue) > 0 {
+		c.kickLocked()
+	}
+	return true
+}
+
+// readOne reads one small control packet of the upgrade; its data is copied.
+func readOne(t *wsTransport, max int64) (Packet, bool) {
+	binary, data, buf, err := t.next(max)
+	if buf != nil {
+		defer putBuf(buf, data)
+	}
+	if err != nil {
+		t.readError(err)
+		return Packet{}, false
+	}
+	p, err := DecodePacket(data, binary)
+	if err != nil {
+		return Packet{}, false
+	}
+	p.Data = append([]byte(nil), p.Data...)
+	return p, true
+}
+
+// probeEnded forgets a probe websocket that did not complete the upgrade.
+func (c *Conn) probeEnded(t *wsTransport) {
+	c.mu.Lock()
+	if c.probe == t {
+		c.probe = nil
+		c.upgrading = false
+		if c.upgradeTimer != nil {
+			c.upgradeTimer.Stop()
+			c.upgradeTimer = nil
+		}
+	}
+	c.mu.Unlock()
+}
+
+// writeLoop is the websocket's writer goroutine: it runs while packets are
+// queued, writing each batch with one syscall, and ends when the queue is
+// empty. On a closing session it sends the close frame last.
+func (c *Conn) writeLoop(t *wsTransport) {
+	defer c.srv.wg.Done()
+	defer func() {
+		if v := recover(); v != nil {
+			c.srv.log.Error("engineio: panic in websocket writer", "sid", c.id, "panic", v, "stack", string(debug.Stack()))
+			c.mu.Lock()
+			c.writing = false
+			c.mu.Unlock()
+			c.close("transport error", closeImmediate)
+		}
+	}()
+	deflate := c.srv.opts.PerMessageDeflate
+	for {
+		c.mu.Lock()
+		if c.state == stateClosed {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		q := c.takeLocked()
+		if q == nil {
+			closing := c.state == stateClosing
+			c.writing = false
+			c.mu.Unlock()
+			if closing {
+				t.closeWith(websocket.CloseNormalClosure)
+				// The reader ends on the peer's close frame or at this deadline.
+				_ = t.raw.Conn.SetReadDeadline(time.Now().Add(closeFlushTimeout))
+			}
+			return
+		}
+		c.mu.Unlock()
+		err := t.writeBatch(*q, deflate)
+		n := packetBytes(q)
+		releaseQueue(q)
+		c.mu.Lock()
+		c.queued -= n
+		if err != nil {
+			c.writing = false
+		}
+		c.mu.Unlock()
+		if err != nil {
+			c.close("transport error", closeImmediate)
+			return
+		}
+	}
+}
+
+// writeBatch writes packets, one per frame, coalesced into as few writes on
+// the network connection as batchFlushSize allows (usually one).
+func (t *wsTransport) writeBatch(pkts []Packet, deflate *DeflateOptions) error {
+	t.raw.begin()
+	scratch := getBuf()
+	s := (*scratch)[:0]
+	var err error
+	for _, p := range pkts {
+		if deflate != nil {
+			t.conn.EnableWriteCompression(len(p.Data)+1 >= deflate.Threshold)
+		}
+		switch {
+		case p.Binary:
+			err = t.conn.WriteMessage(websocket.BinaryMessage, p.Data)
+		case len(p.Data) > directWriteSize:
+			var w interface {
+				Write([]byte) (int, error)
+				Close() error
+			}
+			if w, err = t.conn.NextWriter(websocket.TextMessage); err == nil {
+				if _, err = w.Write([]byte{byte(p.Type)}); err == nil {
+					if _, err = w.Write(p.Data); err == nil {
+						err = w.Close()
+					}
+				}
+			}
+		default:
+			s = AppendPacket(s[:0], p, false)
+			err = t.conn.WriteMessage(websocket.TextMessage, s)
+		}
+		if err != nil {
+			break
+		}
+		if t.raw.pending() >= batchFlushSize {
+			if err = t.raw.flush(); err != nil {
+				break
+			}
+			t.raw.begin()
+		}
+	}
+	putBuf(scratch, s)
+	if ferr := t.raw.flush(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// batchConn is the net.Conn under a gorilla websocket. While the writer
+// batches, frames written by gorilla are appended to a buffer that flush
+// writes with one syscall; otherwise writes pass through. Reads pass through
+// a frameGuard. Write deadlines set by gorilla are ignored: the package sets
+// them on the embedded conn itself when closing.
+type batchConn struct {
+	net.Conn
+	mu       sync.Mutex
+	batching bool
+	buf      *[]byte // pooled, while batching
+
+	guard frameGuard // reader goroutine only
+}
+
+func (b *batchConn) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	if b.batching {
+		*b.buf = append(*b.buf, p...)
+		b.mu.Unlock()
+		return len(p), nil
+	}
+	b.mu.Unlock()
+	return b.Conn.Write(p)
+}
+
+func (b *batchConn) SetWriteDeadline(time.Time) error { return nil }
+
+func (b *batchConn) Read(p []byte) (int, error) {
+	n, err := b.Conn.Read(p)
+	if n > 0 {
+		if gerr := b.guard.scan(p[:n]); gerr != nil {
+			return 0, gerr
+		}
+	}
+	return n, err
+}
+
+func (b *batchConn) begin() {
+	b.mu.Lock()
+	b.batching = true
+	if b.buf == nil {
+		b.buf = getBuf()
+	}
+	b.mu.Unlock()
+}
+
+func (b *batchConn) pending() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.buf == nil {
+		return 0
+	}
+	return len(*b.buf)
+}
+
+func (b *batchConn) flush() error {
+	b.mu.Lock()
+	buf := b.buf
+	b.buf = nil
+	b.batching = false
+	b.mu.Unlock()
+	if buf == nil {
+		return nil
+	}
+	var err error
+	if len(*buf) > 0 {
+		_, err = b.Conn.Write(*buf)
+	}
+	putBuf(buf, *buf)
+	return err
+}
+
+// protocolError is a websocket protocol violation found by the frameGuard;
+// the connection is closed with code.
+type protocolError struct {
+	code int
+	text string
+}
+
+func (e *protocolError) Error() string { return "engineio: websocket: " + e.text }
+
+// frameGuard follows the frame headers of the incoming byte stream to catch
+// what gorilla/websocket lets through: a 64-bit length with the top bit set
+// (gorilla fails without a close frame), a close frame with a 1-byte
+// payload, and messages split into too many fragments. It is O(1) per byte
+// and handles input split anywhere.
+type frameGuard struct {
+	hdr    [14]byte
+	hn     int    // header bytes collected
+	need   int    // header length, known once hn >= 2
+	remain uint64 // payload bytes of the current frame still to skip
+	frags  int    // continuation frames of the current message
+	err    error
+}
+
+func (g *frameGuard) scan(p []byte) error {
+	if g.err != nil {
+		return g.err
+	}
+	for len(p) > 0 {
+		if g.remain > 0 {
+			n := g.remain
+			if uint64(len(p)) < n {
+				n = uint64(len(p))
+			}
+			g.remain -= n
+			p = p[n:]
+			continue
+		}
+		if g.hn < 2 {
+			k := copy(g.hdr[g.hn:2], p)
+			g.hn += k
+			p = p[k:]
+			if g.hn < 2 {
+				return nil
+			}
+			g.need = 2
+			switch g.hdr[1] & 0x7f {
+			case 126:
+				g.need += 2
+			case 127:
+				g.need += 8
+			}
+			if g.hdr[1]&0x80 != 0 {
+				g.need += 4
+			}
+		}
+		if g.hn < g.need {
+			k := copy(g.hdr[g.hn:g.need], p)
+			g.hn += k
+			p = p[k:]
+			if g.hn < g.need {
+				return nil
+			}
+		}
+		if err := g.frame(); err != nil {
+			g.err = err
+			return err
+		}
+		g.hn = 0
+	}
+	return nil
+}
+
+func (g *frameGuard) frame() error {
+	var n uint64
+	switch l := g.hdr[1] & 0x7f; l {
+	case 126:
+		n = uint64(binary.BigEndian.Uint16(g.hdr[2:4]))
+	case 127:
+		n = binary.BigEndian.Uint64(g.hdr[2:10])
+		if n>>63 != 0 {
+			return &protocolError{websocket.CloseProtocolError, "invalid payload length"}
+		}
+	default:
+		n = uint64(l)
+	}
+	switch g.hdr[0] & 0x0f {
+	case 0: // continuation
+		g.frags++
+		if g.frags > maxFragments {
+			return &protocolError{websocket.CloseMessageTooBig, "too many fragments"}
+		}
+	case websocket.TextMessage, websocket.BinaryMessage:
+		g.frags = 0
+	case websocket.CloseMessage:
+		if n == 1 {
+			return &protocolError{websocket.CloseProtocolError, "invalid close frame payload"}
+		}
+	}
+	g.remain = n
+	return nil
+}
