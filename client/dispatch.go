@@ -1,0 +1,85 @@
+package client
+
+import (
+	"encoding/json"
+	"sync"
+)
+
+type jobKind uint8
+
+const (
+	jobEvent jobKind = iota
+	jobConnect
+	jobDisconnect
+	jobConnectError
+	jobAck
+)
+
+// job is one handler invocation queued on a Manager's dispatcher. It is a
+// value type so queueing an event costs no allocation.
+type job struct {
+	kind   jobKind
+	s      *Socket
+	name   string // event name
+	args   []json.RawMessage
+	att    [][]byte
+	id     uint64 // ack id requested by the server, valid when hasID
+	hasID  bool
+	reason string            // jobDisconnect
+	err    error             // jobConnectError, jobAck
+	ackFn  func(Args, error) // jobAck
+}
+
+func (j *job) run() {
+	switch j.kind {
+	case jobEvent:
+		j.s.runEvent(j)
+	case jobConnect, jobDisconnect, jobConnectError:
+		j.s.runReserved(j)
+	case jobAck:
+		j.ackFn(Args{Raw: j.args, Attachments: j.att}, j.err)
+	}
+}
+
+// dispatcher runs jobs one at a time, in the order they were pushed, on a
+// goroutine that exists only while jobs are queued. push never blocks, so
+// the reading goroutines never wait for handlers; the queue is unbounded.
+type dispatcher struct {
+	mu      sync.Mutex
+	queue   []job
+	spare   []job
+	running bool
+}
+
+func (d *dispatcher) push(j job) {
+	d.mu.Lock()
+	d.queue = append(d.queue, j)
+	if !d.running {
+		d.running = true
+		go d.run()
+	}
+	d.mu.Unlock()
+}
+
+func (d *dispatcher) run() {
+	for {
+		d.mu.Lock()
+		batch := d.queue
+		if len(batch) == 0 {
+			d.running = false
+			d.mu.Unlock()
+			return
+		}
+		d.queue, d.spare = d.spare[:0], nil
+		d.mu.Unlock()
+		for i := range batch {
+			batch[i].run()
+			batch[i] = job{}
+		}
+		d.mu.Lock()
+		if cap(batch) <= 1024 {
+			d.spare = batch[:0]
+		}
+		d.mu.Unlock()
+	}
+}
