@@ -2,6 +2,7 @@ package switchboard
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/switchboard-io/switchboard/parser"
@@ -49,8 +50,25 @@ type Adapter interface {
 	// ServerCount returns the number of nodes, this one included.
 	ServerCount(ctx context.Context) (int, error)
 
+	// PersistSession keeps the state of a socket that dropped with a
+	// recoverable reason, for connection-state recovery.
+	PersistSession(ctx context.Context, session *SessionState) error
+	// RestoreSession takes back the state saved under pid and returns it with
+	// the packets the socket missed after offset. It returns
+	// ErrSessionNotFound when the session or the offset is unknown or expired.
+	RestoreSession(ctx context.Context, pid, offset string) (*SessionState, []*parser.Packet, error)
+
 	// Close stops the adapter's background work.
 	Close() error
+}
+
+// SessionState is what connection-state recovery keeps of a disconnected
+// socket: its id, private id, rooms (its own included) and data.
+type SessionState struct {
+	SID   string
+	PID   string
+	Rooms []string
+	Data  json.RawMessage
 }
 
 // BroadcastOptions selects sockets: those in any of Rooms (every socket of

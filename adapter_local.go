@@ -2,6 +2,8 @@ package switchboard
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/switchboard-io/switchboard/engineio"
@@ -240,12 +242,16 @@ func (a *LocalAdapter) FetchSockets(_ context.Context, opts BroadcastOptions) ([
 	return out, nil
 }
 
-// AddSockets implements Adapter.
+// AddSockets implements Adapter. Each socket's MaxRoomsPerSocket still
+// applies: a socket that would exceed it joins none of the rooms.
 func (a *LocalAdapter) AddSockets(opts BroadcastOptions, rooms []string) error {
+	var errs []error
 	for _, s := range a.selectSockets(opts) {
-		a.AddAll(s.id, rooms)
+		if err := s.Join(rooms...); err != nil {
+			errs = append(errs, fmt.Errorf("socket %s: %w", s.id, err))
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // DelSockets implements Adapter.
@@ -274,6 +280,15 @@ func (a *LocalAdapter) ServerSideEmit(context.Context, string, []any, bool) ([]A
 
 // ServerCount implements Adapter: one node.
 func (a *LocalAdapter) ServerCount(context.Context) (int, error) { return 1, nil }
+
+// PersistSession implements Adapter. Connection-state recovery is not
+// enabled on the in-memory adapter yet: nothing is kept.
+func (a *LocalAdapter) PersistSession(context.Context, *SessionState) error { return nil }
+
+// RestoreSession implements Adapter: nothing was kept, so nothing is found.
+func (a *LocalAdapter) RestoreSession(context.Context, string, string) (*SessionState, []*parser.Packet, error) {
+	return nil, nil, ErrSessionNotFound
+}
 
 // Close implements Adapter.
 func (a *LocalAdapter) Close() error { return nil }

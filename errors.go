@@ -20,6 +20,9 @@ var (
 	// ErrTooManyRooms is returned by Join when a socket would exceed
 	// Options.MaxRoomsPerSocket.
 	ErrTooManyRooms = errors.New("too many rooms for one socket")
+	// ErrSessionNotFound is returned by Adapter.RestoreSession when there is
+	// no session to recover.
+	ErrSessionNotFound = errors.New("session not found")
 	// ErrServerClosed is returned by operations on a closed Server.
 	ErrServerClosed = errors.New("server closed")
 )
