@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -90,6 +91,7 @@ type Engine struct {
 	mu          sync.Mutex
 	transport   string
 	ws          *websocket.Conn // the websocket in use, nil while polling
+	wsBatch     *batchConn      // under ws, nil if unavailable
 	probe       *websocket.Conn // the websocket being probed
 	out         []outPacket
 	spare       []outPacket
@@ -192,7 +194,7 @@ func (e *Engine) open(ctx context.Context) error {
 		e.initial = pkts[1:]
 	case transportWebsocket:
 		e.transport = transportWebsocket
-		conn, err := e.dialWebsocket(ctx, m.endpoint(transportWebsocket, ""))
+		conn, bc, err := e.dialWebsocket(ctx, m.endpoint(transportWebsocket, ""))
 		if err != nil {
 			return err
 		}
@@ -204,7 +206,7 @@ func (e *Engine) open(ctx context.Context) error {
 			conn.Close()
 			return err
 		}
-		e.ws = conn
+		e.ws, e.wsBatch = conn, bc
 	default:
 		return fmt.Errorf("client: unknown transport %q", t)
 	}
@@ -249,17 +251,20 @@ func readPacket(ctx context.Context, conn *websocket.Conn) (engineio.Packet, err
 	return p, nil
 }
 
-func (e *Engine) dialWebsocket(ctx context.Context, u string) (*websocket.Conn, error) {
-	conn, resp, err := e.m.opts.Dialer.DialContext(ctx, u, e.m.opts.Header)
+// dialWebsocket dials u and returns the connection and, unless a custom
+// TLS dial is configured, the batchConn under it.
+func (e *Engine) dialWebsocket(ctx context.Context, u string) (*websocket.Conn, *batchConn, error) {
+	d, last := batchingDialer(e.m.opts.Dialer, strings.HasPrefix(u, "wss:"))
+	conn, resp, err := d.DialContext(ctx, u, e.m.opts.Header)
 	if err != nil {
 		if resp != nil {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 			resp.Body.Close()
-			return nil, fmt.Errorf("client: websocket dial: %w: %s %s", err, resp.Status, bytes.TrimSpace(body))
+			return nil, nil, fmt.Errorf("client: websocket dial: %w: %s %s", err, resp.Status, bytes.TrimSpace(body))
 		}
-		return nil, fmt.Errorf("client: websocket dial: %w", err)
+		return nil, nil, fmt.Errorf("client: websocket dial: %w", err)
 	}
-	return conn, nil
+	return conn, last(), nil
 }
 
 // httpDo sends one polling request and returns the body of a 200 response.
@@ -407,7 +412,7 @@ func (e *Engine) wsReadLoop(conn *websocket.Conn) {
 // transports; it then reads the websocket.
 func (e *Engine) upgrade() {
 	ctx, cancel := context.WithTimeout(e.ctx, e.m.opts.Timeout)
-	conn, err := e.dialWebsocket(ctx, e.wsU)
+	conn, bc, err := e.dialWebsocket(ctx, e.wsU)
 	if err != nil {
 		cancel()
 		e.wg.Done()
@@ -468,7 +473,7 @@ func (e *Engine) upgrade() {
 		return
 	}
 	e.mu.Lock()
-	e.ws, e.probe = conn, nil
+	e.ws, e.wsBatch, e.probe = conn, bc, nil
 	e.transport = transportWebsocket
 	e.upgrading = false
 	e.mu.Unlock()
@@ -529,23 +534,19 @@ func (e *Engine) write(batch []outPacket) error {
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
 	e.mu.Lock()
-	ws := e.ws
+	ws, bc := e.ws, e.wsBatch
 	e.mu.Unlock()
 	if ws != nil {
-		for i := range batch {
-			p := &batch[i].Packet
-			var err error
-			if p.Binary {
-				err = ws.WriteMessage(websocket.BinaryMessage, p.Data)
-			} else {
-				e.frame = engineio.AppendPacket(e.frame[:0], *p, false)
-				err = ws.WriteMessage(websocket.TextMessage, e.frame)
-			}
-			if err != nil {
-				return err
+		if bc != nil {
+			bc.begin()
+		}
+		err := writeFrames(ws, batch, &e.frame)
+		if bc != nil {
+			if ferr := bc.flush(); err == nil {
+				err = ferr
 			}
 		}
-		return nil
+		return err
 	}
 	// Polling: one POST per maxPayload bytes.
 	maxPayload := e.info.MaxPayload
@@ -574,6 +575,24 @@ func (e *Engine) write(batch []outPacket) error {
 	e.frame = body
 	_, err := e.httpDo(e.ctx, http.MethodPost, e.pollU, body)
 	return err
+}
+
+// writeFrames writes one websocket frame per packet.
+func writeFrames(ws *websocket.Conn, batch []outPacket, frame *[]byte) error {
+	for i := range batch {
+		p := &batch[i].Packet
+		var err error
+		if p.Binary {
+			err = ws.WriteMessage(websocket.BinaryMessage, p.Data)
+		} else {
+			*frame = engineio.AppendPacket((*frame)[:0], *p, false)
+			err = ws.WriteMessage(websocket.TextMessage, *frame)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // writeClose tells the server the session ends: a close packet when

@@ -32,7 +32,8 @@ type Options struct {
 	Auth any
 	// AuthFunc, if set, is called before each CONNECT (on every
 	// reconnection too) and its result replaces Auth. It runs on the
-	// Manager's connection goroutine and must not block for long.
+	// goroutine calling Socket.Connect or on the Manager's connection
+	// goroutine, and must not block for long.
 	AuthFunc func() any
 	// DisableReconnection stops the Manager from reconnecting after the
 	// connection is lost or cannot be opened.

@@ -365,11 +365,11 @@ func (s *Socket) onConnect(e *Engine, p *parser.Packet) {
 		s.m.d.push(j)
 	}
 	s.recvBuf = nil
-	if len(s.sendBuf) > 0 {
-		if e.send(s.sendBuf...) == nil {
-			for _, a := range s.acks {
-				a.sent = true
-			}
+	if len(s.sendBuf) > 0 && e.send(s.sendBuf...) == nil {
+		// On failure the session is closing: the buffer waits for the
+		// next connection.
+		for _, a := range s.acks {
+			a.sent = true
 		}
 		clear(s.sendBuf)
 		s.sendBuf = nil
@@ -701,14 +701,12 @@ func (s *Socket) emitWithAckFunc(event string, fn func(Args, error), args []any,
 		return errors.New("client: EmitWithAckFunc: nil callback")
 	}
 	a := &pendingAck{fn: fn}
-	s.mu.Lock() // a.timer is read under s.mu by resolveAck
-	s.mu.Unlock()
 	id, err := s.emit(event, args, volatile, a)
 	if err != nil {
 		return err
 	}
 	if timeout > 0 {
-		s.mu.Lock()
+		s.mu.Lock() // a.timer is read under s.mu by resolveAck
 		if s.acks[id] == a {
 			a.timer = time.AfterFunc(timeout, func() {
 				if s.removeAck(id) != nil {

@@ -1,0 +1,246 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/switchboard-io/switchboard/parser"
+)
+
+// fakeServer is a scripted Engine.IO websocket server for the cases the
+// reference server cannot produce (a silent heartbeat, malformed packets).
+// It accepts the handshake and the CONNECT of "/", then runs script.
+func fakeServer(t *testing.T, pingInterval, pingTimeout int, script func(c *websocket.Conn)) (url string, sessions *atomic.Int32) {
+	t.Helper()
+	sessions = new(atomic.Int32)
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("transport") != "websocket" {
+			http.Error(w, `{"code":0,"message":"Transport unknown"}`, http.StatusBadRequest)
+			return
+		}
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		n := sessions.Add(1)
+		open := fmt.Sprintf(`0{"sid":"s%d","upgrades":[],"pingInterval":%d,"pingTimeout":%d,"maxPayload":1000000}`,
+			n, pingInterval, pingTimeout)
+		c.WriteMessage(websocket.TextMessage, []byte(open))
+		if _, msg, err := c.ReadMessage(); err != nil || string(msg) != "40" {
+			return
+		}
+		c.WriteMessage(websocket.TextMessage, []byte(`40{"sid":"socket1"}`))
+		script(c)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, sessions
+}
+
+// drain reads until the client closes the connection.
+func drain(c *websocket.Conn) {
+	for {
+		if _, _, err := c.ReadMessage(); err != nil {
+			return
+		}
+	}
+}
+
+func TestPingTimeout(t *testing.T) {
+	url, sessions := fakeServer(t, 50, 50, drain) // never pings
+	s := dial(t, url, Options{Transports: []string{"websocket"}, ReconnectionDelay: 10 * time.Millisecond})
+	rs := reasons(s)
+	connected := connects(s)
+	start := time.Now()
+	if r := recv(t, rs, "disconnect"); r != ReasonPingTimeout {
+		t.Fatalf("reason %q", r)
+	}
+	if d := time.Since(start); d < 80*time.Millisecond {
+		t.Fatalf("ping timeout after %v, want pingInterval+pingTimeout", d)
+	}
+	recv(t, connected, "reconnect")
+	if n := sessions.Load(); n < 2 {
+		t.Fatalf("%d sessions, want a reconnection", n)
+	}
+}
+
+func TestParseError(t *testing.T) {
+	url, _ := fakeServer(t, 25000, 20000, func(c *websocket.Conn) {
+		c.WriteMessage(websocket.TextMessage, []byte(`42["ok",1]`))
+		c.WriteMessage(websocket.TextMessage, []byte(`4z`)) // not a Socket.IO packet
+		drain(c)
+	})
+	s := dial(t, url, Options{Transports: []string{"websocket"}, DisableReconnection: true})
+	rs := reasons(s)
+	if r := recv(t, rs, "disconnect"); r != ReasonParseError {
+		t.Fatalf("reason %q", r)
+	}
+}
+
+func TestServerAnswersNothing(t *testing.T) {
+	// A closed port: Dial fails fast with a transport error.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + l.Addr().String()
+	l.Close()
+	for _, m := range transportModes {
+		t.Run(m.name, func(t *testing.T) {
+			_, err := Dial(context.Background(), url, &m.opts)
+			var ce *ConnectError
+			if err == nil || errors.As(err, &ce) {
+				t.Fatalf("Dial: %v, want a transport error", err)
+			}
+		})
+	}
+
+	// With ReconnectionAttempts the Manager gives up after that many retries,
+	// reporting each failure.
+	opts := Options{ReconnectionAttempts: 2, ReconnectionDelay: 5 * time.Millisecond}
+	m := NewManager(url, &opts)
+	defer m.Close()
+	s := m.Socket("/")
+	var errs atomic.Int32
+	s.On("connect_error", func(error) { errs.Add(1) })
+	s.Connect()
+	eventually(t, "3 connect errors", func() bool { return errs.Load() == 3 })
+	time.Sleep(100 * time.Millisecond)
+	if n := errs.Load(); n != 3 {
+		t.Fatalf("%d connect errors, want 3 (1 + 2 attempts)", n)
+	}
+}
+
+func TestHeartbeat(t *testing.T) {
+	url := startRefServer(t, "PING_INTERVAL=30", "PING_TIMEOUT=40")
+	forEachTransport(t, func(t *testing.T, opts Options) {
+		s := dial(t, url, opts)
+		rs := reasons(s)
+		time.Sleep(300 * time.Millisecond) // several ping intervals
+		select {
+		case r := <-rs:
+			t.Fatalf("disconnected: %s", r)
+		default:
+		}
+		if got := ack[string](t, s, "echo", "alive"); got != "alive" {
+			t.Fatalf("echo %q", got)
+		}
+	})
+}
+
+func TestEmitReservedEvent(t *testing.T) {
+	m := NewManager("http://127.0.0.1:1", nil)
+	defer m.Close()
+	if err := m.Socket("/").Emit("disconnect"); !errors.Is(err, ErrReservedEvent) {
+		t.Fatalf("err %v, want ErrReservedEvent", err)
+	}
+	if err := m.Socket("/").Emit("x", func() {}); err == nil {
+		t.Fatal("emitting a func: no error")
+	}
+}
+
+func TestConnectPayload(t *testing.T) {
+	for _, tc := range []struct {
+		auth        any
+		pid, offset string
+		want        string
+	}{
+		{nil, "", "", ""},
+		{map[string]any{"token": "t"}, "", "", `{"token":"t"}`},
+		{nil, "p", "o", `{"pid":"p","offset":"o"}`},
+		{nil, "p", "", `{"pid":"p"}`},
+		{map[string]any{"token": "t"}, "p", "o", `{"pid":"p","offset":"o","token":"t"}`},
+		{struct{}{}, "p", "o", `{"pid":"p","offset":"o"}`},
+	} {
+		got, err := connectPayload(tc.auth, tc.pid, tc.offset)
+		if err != nil || string(got) != tc.want {
+			t.Errorf("connectPayload(%v, %q, %q) = %s, %v; want %s", tc.auth, tc.pid, tc.offset, got, err, tc.want)
+		}
+	}
+	if _, err := connectPayload("str", "", ""); err == nil {
+		t.Error("string auth: no error")
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	m := NewManager("http://x", &Options{ReconnectionDelay: 100 * time.Millisecond, ReconnectionDelayMax: time.Second})
+	for n, want := range []time.Duration{100, 200, 400, 800, 1000, 1000} {
+		want *= time.Millisecond
+		for range 20 {
+			d := m.backoff(n)
+			if d < want/2 || d > min(want*3/2, time.Second) {
+				t.Fatalf("backoff(%d) = %v, want %v ± 50%%, at most 1s", n, d, want)
+			}
+		}
+	}
+	m = NewManager("http://x", &Options{RandomizationFactor: -1})
+	if d := m.backoff(1); d != 2*time.Second {
+		t.Fatalf("backoff without randomization = %v", d)
+	}
+}
+
+// BenchmarkClientEmit measures the emit path: encoding, queueing and
+// writing to a websocket whose server discards what it reads (the server's
+// reading costs one allocation per message, counted here too).
+func BenchmarkClientEmit(b *testing.B) {
+	url, _ := fakeServerB(b)
+	opts := Options{Transports: []string{"websocket"}}
+	s, err := Dial(context.Background(), url, &opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Manager().Close()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := s.Emit("message", "room", 42, "hello, world"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEncode measures encoding an event into queued packets alone.
+func BenchmarkEncode(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		data, att, _ := parser.MarshalEvent("message", "room", 42, "hello, world")
+		p := parser.Packet{Type: parser.Event, Data: data, Attachments: att}
+		var tmp [1]outPacket
+		releaseAll(encodePacket(tmp[:0], &p))
+	}
+}
+
+func fakeServerB(b *testing.B) (string, *httptest.Server) {
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.WriteMessage(websocket.TextMessage, []byte(`0{"sid":"s","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}`))
+		if _, msg, err := c.ReadMessage(); err != nil || string(msg) != "40" {
+			return
+		}
+		c.WriteMessage(websocket.TextMessage, []byte(`40{"sid":"socket1"}`))
+		for {
+			_, r, err := c.NextReader()
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, r)
+		}
+	}))
+	b.Cleanup(srv.Close)
+	return srv.URL, srv
+}
