@@ -103,8 +103,9 @@ func (b *BroadcastOperator) EmitWithAck(ctx context.Context, event string, args 
 	var (
 		mu       sync.Mutex
 		answers  []Args
+		targets  = b.nsp.targets()
 		expected = -1 // unknown until every adapter reported its count
-		pending  = len(b.nsp.targets())
+		pending  = len(targets)
 		counted  int
 		changed  = make(chan struct{}, 1)
 	)
@@ -114,7 +115,7 @@ func (b *BroadcastOperator) EmitWithAck(ctx context.Context, event string, args 
 		default:
 		}
 	}
-	for _, ns := range b.nsp.targets() {
+	for _, ns := range targets {
 		p := &parser.Packet{Type: parser.Event, Namespace: ns.name, Data: data, Attachments: atts}
 		err := ns.adapter.BroadcastWithAck(p, b.options(),
 			func(n int) {
@@ -137,7 +138,7 @@ func (b *BroadcastOperator) EmitWithAck(ctx context.Context, event string, args 
 			return nil, err
 		}
 	}
-	if pending == 0 {
+	if len(targets) == 0 {
 		expected = 0
 	}
 	var timeout <-chan time.Time

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/switchboard-io/switchboard/engineio"
 )
@@ -128,6 +129,37 @@ func (s *Server) Except(rooms ...string) *BroadcastOperator { return s.Of("/").E
 
 // Emit sends an event to every socket of the default namespace.
 func (s *Server) Emit(event string, args ...any) error { return s.Of("/").Emit(event, args...) }
+
+// Volatile starts a volatile broadcast on the default namespace.
+func (s *Server) Volatile() *BroadcastOperator { return s.Of("/").Volatile() }
+
+// Local starts a broadcast on the default namespace restricted to this node.
+func (s *Server) Local() *BroadcastOperator { return s.Of("/").Local() }
+
+// Timeout starts a broadcast on the default namespace whose EmitWithAck
+// waits at most d.
+func (s *Server) Timeout(d time.Duration) *BroadcastOperator { return s.Of("/").Timeout(d) }
+
+// FetchSockets returns the sockets of the default namespace, across the
+// cluster.
+func (s *Server) FetchSockets(ctx context.Context) ([]*RemoteSocket, error) {
+	return s.Of("/").FetchSockets(ctx)
+}
+
+// SocketsJoin makes every socket of the default namespace join the rooms.
+func (s *Server) SocketsJoin(rooms ...string) error { return s.Of("/").SocketsJoin(rooms...) }
+
+// SocketsLeave makes every socket of the default namespace leave the rooms.
+func (s *Server) SocketsLeave(rooms ...string) error { return s.Of("/").SocketsLeave(rooms...) }
+
+// DisconnectSockets disconnects every socket of the default namespace.
+func (s *Server) DisconnectSockets(close bool) error { return s.Of("/").DisconnectSockets(close) }
+
+// ServerSideEmit sends an event to the other nodes of a cluster, on the
+// default namespace.
+func (s *Server) ServerSideEmit(ctx context.Context, event string, args ...any) error {
+	return s.Of("/").ServerSideEmit(ctx, event, args...)
+}
 
 // Engine returns the underlying Engine.IO server.
 func (s *Server) Engine() *engineio.Server { return s.engine }
