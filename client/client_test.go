@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/switchboard-io/switchboard/parser"
+	"go.uber.org/goleak"
 )
 
 // fakeServer is a scripted Engine.IO websocket server for the cases the
@@ -76,12 +77,14 @@ func TestPingTimeout(t *testing.T) {
 
 func TestParseError(t *testing.T) {
 	url, _ := fakeServer(t, 25000, 20000, func(c *websocket.Conn) {
+		c.ReadMessage() // the client's "go" event
 		c.WriteMessage(websocket.TextMessage, []byte(`42["ok",1]`))
 		c.WriteMessage(websocket.TextMessage, []byte(`4z`)) // not a Socket.IO packet
 		drain(c)
 	})
 	s := dial(t, url, Options{Transports: []string{"websocket"}, DisableReconnection: true})
 	rs := reasons(s)
+	s.Emit("go")
 	if r := recv(t, rs, "disconnect"); r != ReasonParseError {
 		t.Fatalf("reason %q", r)
 	}
@@ -122,11 +125,13 @@ func TestServerAnswersNothing(t *testing.T) {
 }
 
 func TestHeartbeat(t *testing.T) {
-	url := startRefServer(t, "PING_INTERVAL=30", "PING_TIMEOUT=40")
+	// The server closes a session whose pong is 200ms late; the client
+	// allows 250ms between pings.
+	url := startRefServer(t, "PING_INTERVAL=50", "PING_TIMEOUT=200")
 	forEachTransport(t, func(t *testing.T, opts Options) {
 		s := dial(t, url, opts)
 		rs := reasons(s)
-		time.Sleep(300 * time.Millisecond) // several ping intervals
+		time.Sleep(500 * time.Millisecond) // several ping intervals
 		select {
 		case r := <-rs:
 			t.Fatalf("disconnected: %s", r)
@@ -243,4 +248,31 @@ func fakeServerB(b *testing.B) (string, *httptest.Server) {
 	}))
 	b.Cleanup(srv.Close)
 	return srv.URL, srv
+}
+
+// TestGoroutinesEnd checks that every goroutine ends when the last socket
+// disconnects, whichever side disconnects, without Manager.Close.
+func TestGoroutinesEnd(t *testing.T) {
+	url := startRefServer(t)
+	forEachTransport(t, func(t *testing.T, opts Options) {
+		before := goleak.IgnoreCurrent()
+		ctx := context.Background()
+		s, err := Dial(ctx, url, &opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitTransport(t, s, opts)
+		s.Disconnect()
+		goleak.VerifyNone(t, before)
+
+		s, err = Dial(ctx, url, &opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitTransport(t, s, opts)
+		rs := reasons(s)
+		s.Emit("disconnectMe")
+		recv(t, rs, "disconnect")
+		goleak.VerifyNone(t, before)
+	})
 }

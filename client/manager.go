@@ -125,10 +125,14 @@ func (m *Manager) Close() error {
 		s.deactivate("forced close")
 	}
 	m.wg.Wait()
+	m.closeIdleConns()
+	return nil
+}
+
+func (m *Manager) closeIdleConns() {
 	if m.ownedTrans != nil {
 		m.ownedTrans.CloseIdleConnections()
 	}
-	return nil
 }
 
 // stopLocked stops the run loop, which closes the session gracefully.
@@ -155,9 +159,6 @@ func (m *Manager) closeIfIdle(wait bool) {
 	m.mu.Unlock()
 	if wait {
 		m.wg.Wait()
-		if m.ownedTrans != nil {
-			m.ownedTrans.CloseIdleConnections()
-		}
 	}
 }
 
@@ -183,6 +184,9 @@ func (m *Manager) open() *Engine {
 // is canceled or reconnection ends.
 func (m *Manager) run(ctx context.Context) {
 	defer m.wg.Done()
+	// Idle keep-alive connections hold goroutines; connections that become
+	// idle later are closed too (until the next request).
+	defer m.closeIdleConns()
 	attempt := 0
 	for {
 		e, err := m.dial(ctx)

@@ -538,7 +538,9 @@ var reserved = map[string]bool{
 // from the matching argument ([]byte for binary ones; json.RawMessage keeps
 // the raw JSON; missing ones are zero), optionally followed by a trailing
 // AckFunc (func(...any)) to answer the server's ack request; a
-// func(...any) gets every argument decoded generically. On panics if fn has
+// func(...any) gets every argument decoded generically, a func(Args) the
+// raw list. Extra arguments are ignored; when an argument does not decode
+// into its parameter the handler is not called. On panics if fn has
 // another shape.
 func (s *Socket) On(event string, fn any) { s.on(event, fn, false) }
 
