@@ -1,0 +1,98 @@
+package switchboard
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Store keeps the logs of durable rooms and the cursors of their
+// subscribers. Implementations: memory.Store (tests, non-durable mode) and
+// bolt.Store (embedded, on disk). Every method is safe for concurrent use.
+//
+// Guarantees an implementation gives:
+//   - Offsets of a room start at 1 and increase by one per event, with no
+//     holes, in the order Append calls were confirmed.
+//   - Append returns only once the events are stored per the store's sync
+//     policy (a publisher confirm): an event whose Append returned survives
+//     a crash of the process (and, with fsync, of the machine).
+//   - Read returns events in offset order and never returns an event whose
+//     stored checksum does not match (ErrCorrupt instead).
+//   - Epoch changes only when a room's history is lost (the log was
+//     recreated); a subscriber holding offsets of another epoch cannot
+//     resume exactly.
+type Store interface {
+	// Append adds events to the end of room's log, creating the log, and
+	// returns the offset of the first one.
+	Append(ctx context.Context, room string, events []StoredEvent) (first uint64, err error)
+	// Read returns up to limit events of room with offset >= from, oldest
+	// first. Events trimmed by retention are skipped: compare the first
+	// offset returned (or LogInfo.First) with from to detect a gap.
+	Read(ctx context.Context, room string, from uint64, limit int) ([]StoredEvent, error)
+	// Info describes room's log; ok is false if the room has no log.
+	Info(ctx context.Context, room string) (info LogInfo, ok bool, err error)
+	// Rooms lists the rooms that have a log.
+	Rooms(ctx context.Context) ([]string, error)
+
+	// SetCursor records that subscriber has acknowledged every event of room
+	// up to and including offset, creating the subscription if needed.
+	// Cursors only move forward: a lower offset is ignored.
+	SetCursor(ctx context.Context, room, subscriber string, offset uint64) error
+	// Cursor returns subscriber's cursor in room; ok is false without a
+	// subscription.
+	Cursor(ctx context.Context, room, subscriber string) (offset uint64, ok bool, err error)
+	// DeleteCursor ends subscriber's subscription to room.
+	DeleteCursor(ctx context.Context, room, subscriber string) error
+	// Subscriptions returns the rooms subscriber is subscribed to, with
+	// their cursors.
+	Subscriptions(ctx context.Context, subscriber string) ([]Subscription, error)
+	// Subscribers returns the subscribers of room with their cursors.
+	Subscribers(ctx context.Context, room string) ([]Subscription, error)
+
+	// Close flushes and releases the store.
+	Close() error
+}
+
+// StoredEvent is one event of a durable room's log. Data is opaque to the
+// store (the server keeps an encoded event in it).
+type StoredEvent struct {
+	Offset uint64    // set by the store on Append
+	Time   time.Time // set by the store on Append when zero
+	Data   []byte
+}
+
+// LogInfo describes a durable room's log.
+type LogInfo struct {
+	First uint64 // offset of the oldest event kept; Last+1 when empty
+	Last  uint64 // offset of the newest event ever appended; 0 if none
+	Epoch string // changes only when history was lost
+	Count int    // events kept
+	Bytes int64  // bytes of Data kept
+}
+
+// Subscription is a subscriber's cursor in one room.
+type Subscription struct {
+	Room       string
+	Subscriber string
+	Cursor     uint64 // last acknowledged offset; 0 before any
+}
+
+// Retention bounds what a store keeps of each room's log. Zero fields mean
+// no bound of that kind. The oldest events go first.
+type Retention struct {
+	MaxAge    time.Duration
+	MaxEvents int
+	MaxBytes  int64
+}
+
+// DefaultRetention is what stores keep when given no Retention: a day, a
+// million events and 1 GiB per room, whichever bound is reached first.
+var DefaultRetention = Retention{MaxAge: 24 * time.Hour, MaxEvents: 1_000_000, MaxBytes: 1 << 30}
+
+var (
+	// ErrCorrupt is returned (wrapped, naming the file and record) when
+	// stored data fails its checksum.
+	ErrCorrupt = errors.New("store: corrupt data")
+	// ErrStoreClosed is returned by a closed store.
+	ErrStoreClosed = errors.New("store: closed")
+)
