@@ -276,3 +276,50 @@ func TestGoroutinesEnd(t *testing.T) {
 		goleak.VerifyNone(t, before)
 	})
 }
+
+// BenchmarkClientReceive measures the receive path: reading, decoding,
+// queueing and calling a func(int) handler (the fake server's writes, one
+// syscall per frame, dominate the time).
+func BenchmarkClientReceive(b *testing.B) {
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.WriteMessage(websocket.TextMessage, []byte(`0{"sid":"s","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}`))
+		c.ReadMessage() // 40
+		c.WriteMessage(websocket.TextMessage, []byte(`40{"sid":"socket1"}`))
+		for {
+			_, msg, err := c.ReadMessage() // 42["go",n]
+			if err != nil {
+				return
+			}
+			var n int
+			fmt.Sscanf(string(msg), `42["go",%d]`, &n)
+			frame := []byte(`42["tick",1]`)
+			for range n {
+				c.WriteMessage(websocket.TextMessage, frame)
+			}
+		}
+	}))
+	defer srv.Close()
+	s, err := Dial(context.Background(), srv.URL, &Options{Transports: []string{"websocket"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Manager().Close()
+	var got atomic.Int64
+	done := make(chan struct{}, 1)
+	want := int64(b.N)
+	s.On("tick", func(n int) {
+		if got.Add(int64(n)) == want {
+			done <- struct{}{}
+		}
+	})
+	b.ReportAllocs()
+	b.ResetTimer()
+	s.Emit("go", b.N)
+	<-done
+}

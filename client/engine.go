@@ -385,8 +385,9 @@ func (e *Engine) pollLoop() {
 
 func (e *Engine) wsReadLoop(conn *websocket.Conn) {
 	defer e.wg.Done()
+	var buf bytes.Buffer
 	for {
-		typ, data, err := conn.ReadMessage()
+		typ, data, err := readMessage(conn, &buf)
 		if err != nil {
 			var ce *websocket.CloseError
 			if errors.As(err, &ce) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
@@ -405,6 +406,23 @@ func (e *Engine) wsReadLoop(conn *websocket.Conn) {
 			return
 		}
 	}
+}
+
+// readMessage reads one message through the reusable buf and returns a copy
+// of exactly its size: the decoded packet keeps referencing it.
+func readMessage(conn *websocket.Conn, buf *bytes.Buffer) (int, []byte, error) {
+	typ, r, err := conn.NextReader()
+	if err != nil {
+		return 0, nil, err
+	}
+	buf.Reset()
+	if _, err := buf.ReadFrom(r); err != nil {
+		return 0, nil, err
+	}
+	if buf.Cap() > 1<<20 {
+		defer func() { *buf = bytes.Buffer{} }()
+	}
+	return typ, bytes.Clone(buf.Bytes()), nil
 }
 
 // upgrade probes a websocket for the polling session and, once the server

@@ -18,35 +18,47 @@ import (
 	"github.com/switchboard-io/switchboard/internal/callback"
 )
 
-func TestRefServer(t *testing.T) {
-	url := startRefServer(t)
-	scenarios := []struct {
-		name string
-		run  func(t *testing.T, url string, opts Options)
-	}{
-		{"ConnectDefaultNamespace", scenarioConnect("/")},
-		{"ConnectCustomNamespace", scenarioConnect("/custom")},
-		{"Multiplex", scenarioMultiplex},
-		{"EmitJSONAndBinary", scenarioEmitJSONAndBinary},
-		{"ServerEmitsJSONAndBinary", scenarioServerEmits},
-		{"ServerAsksForAck", scenarioServerAsksForAck},
-		{"AckTimeout", scenarioAckTimeout},
-		{"EmitWithAckFunc", scenarioEmitWithAckFunc},
-		{"EmitWithAckInsideHandler", scenarioEmitWithAckInsideHandler},
-		{"AuthAndConnectError", scenarioAuthAndConnectError},
-		{"BufferedAndVolatile", scenarioBufferedAndVolatile},
-		{"ServerDisconnect", scenarioServerDisconnect},
-		{"ClientDisconnect", scenarioClientDisconnect},
-		{"ReconnectAfterServerDropsTransport", scenarioReconnectAfterDrop},
-		{"ReconnectAfterClientDropsTransport", scenarioReconnectAfterClientDrop},
-		{"Recovery", scenarioRecovery},
-		{"ThousandEventsInOrder", scenarioThousandEvents},
-	}
+// scenarios are the client's end-to-end stories. Each runs once per
+// transport (polling, websocket, polling upgraded to websocket) against a
+// server implementing testdata/refserver.js: its events on "/", "/custom"
+// and "/private", and a recovery-enabled server under the path
+// "/recovery/".
+var scenarios = []struct {
+	name string
+	run  func(t *testing.T, url string, opts Options)
+}{
+	{"ConnectDefaultNamespace", scenarioConnect("/")},
+	{"ConnectCustomNamespace", scenarioConnect("/custom")},
+	{"Multiplex", scenarioMultiplex},
+	{"EmitJSONAndBinary", scenarioEmitJSONAndBinary},
+	{"ServerEmitsJSONAndBinary", scenarioServerEmits},
+	{"ServerAsksForAck", scenarioServerAsksForAck},
+	{"AckTimeout", scenarioAckTimeout},
+	{"EmitWithAckFunc", scenarioEmitWithAckFunc},
+	{"EmitWithAckInsideHandler", scenarioEmitWithAckInsideHandler},
+	{"ConcurrentEmitWithAck", scenarioConcurrentEmitWithAck},
+	{"AuthAndConnectError", scenarioAuthAndConnectError},
+	{"BufferedAndVolatile", scenarioBufferedAndVolatile},
+	{"RawEngineSend", scenarioRawEngineSend},
+	{"ServerDisconnect", scenarioServerDisconnect},
+	{"ClientDisconnect", scenarioClientDisconnect},
+	{"ReconnectAfterServerDropsTransport", scenarioReconnectAfterDrop},
+	{"ReconnectAfterClientDropsTransport", scenarioReconnectAfterClientDrop},
+	{"Recovery", scenarioRecovery},
+	{"ThousandEventsInOrder", scenarioThousandEvents},
+}
+
+// runScenarios runs every scenario against the server at url.
+func runScenarios(t *testing.T, url string) {
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
 			forEachTransport(t, func(t *testing.T, opts Options) { sc.run(t, url, opts) })
 		})
 	}
+}
+
+func TestRefServer(t *testing.T) {
+	runScenarios(t, startRefServer(t))
 }
 
 type whoami struct {
@@ -502,5 +514,53 @@ func scenarioThousandEvents(t *testing.T, url string, opts Options) {
 	res = ack[struct{ Next, Bad int }](t, s, "seqInResult")
 	if res.Next != n || res.Bad != 0 {
 		t.Fatalf("server saw next %d, %d out of order", res.Next, res.Bad)
+	}
+}
+
+func scenarioConcurrentEmitWithAck(t *testing.T, url string, opts Options) {
+	s := dial(t, url, opts)
+	const workers, each = 8, 50
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			for i := range each {
+				want := fmt.Sprintf("w%d-%d", w, i)
+				res, err := s.EmitWithAck(context.Background(), "echo", want, []byte(want))
+				var got string
+				var bin []byte
+				if err == nil {
+					err = errors.Join(res.Decode(0, &got), res.Decode(1, &bin))
+				}
+				if err == nil && (got != want || string(bin) != want) {
+					err = fmt.Errorf("ack %q %q, want %q", got, bin, want)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := recv(t, errs, "worker"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func scenarioRawEngineSend(t *testing.T, url string, opts Options) {
+	s := dial(t, url, opts)
+	// A hand-written BINARY_EVENT: text packet, then its attachment.
+	e := s.Manager().Engine()
+	if err := e.Send([]byte(`51-["record","raw",{"_placeholder":true,"num":0}]`), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Send([]byte{1, 2}, true); err != nil {
+		t.Fatal(err)
+	}
+	log := ack[[][]any](t, s, "getLog")
+	if len(log) != 1 || len(log[0]) != 2 || log[0][0] != "raw" {
+		t.Fatalf("server log %v", log)
 	}
 }
