@@ -182,8 +182,9 @@ func (s *Socket) Disconnect() {
 	if s.connected {
 		s.eng.send(encodePacket(nil, &parser.Packet{Type: parser.Disconnect, Namespace: s.nsp})...)
 	}
+	s.active = false
+	s.resetLocked(ReasonClientDisconnect)
 	s.mu.Unlock()
-	s.deactivate(ReasonClientDisconnect)
 	if wasActive {
 		s.m.closeIfIdle(true)
 	}
