@@ -53,7 +53,7 @@ func newHarness(t *testing.T, opts *engineio.Options) *harness {
 	t.Helper()
 	h := &harness{
 		t:       t,
-		conns:   make(chan *engineio.Conn, 100),
+		conns:   make(chan *engineio.Conn, 1000),
 		closed:  make(chan closeEvent, 100),
 		onMsg:   echo,
 		reasons: map[string]string{},

@@ -2,8 +2,10 @@ package engineio
 
 import (
 	"bufio"
+	"compress/flate"
 	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"runtime/debug"
@@ -139,6 +141,10 @@ func (t *wsTransport) readError(err error) string {
 		t.closeWith(pe.code)
 	case errors.Is(err, errTooBig):
 		t.closeWith(websocket.CloseMessageTooBig)
+	case errors.As(err, new(flate.CorruptInputError)) || errors.Is(err, io.ErrUnexpectedEOF):
+		// Bad permessage-deflate data (gorilla reports a truncated frame as
+		// a *websocket.CloseError, never as io.ErrUnexpectedEOF).
+		t.closeWith(websocket.CloseInvalidFramePayloadData)
 	case errors.As(err, &ce):
 		return "transport close"
 	}
@@ -455,7 +461,10 @@ func (e *protocolError) Error() string { return "engineio: websocket: " + e.text
 type frameGuard struct {
 	hdr    [14]byte
 	hn     int    // header bytes collected
+	lenEnd int    // end of the length field, known once hn >= 2
 	need   int    // header length, known once hn >= 2
+	length uint64 // payload length, valid once hn >= lenEnd
+	lenOK  bool   // length checked
 	remain uint64 // payload bytes of the current frame still to skip
 	frags  int    // continuation frames of the current message
 	err    error
@@ -482,13 +491,14 @@ func (g *frameGuard) scan(p []byte) error {
 			if g.hn < 2 {
 				return nil
 			}
-			g.need = 2
+			g.lenEnd = 2
 			switch g.hdr[1] & 0x7f {
 			case 126:
-				g.need += 2
+				g.lenEnd += 2
 			case 127:
-				g.need += 8
+				g.lenEnd += 8
 			}
+			g.need = g.lenEnd
 			if g.hdr[1]&0x80 != 0 {
 				g.need += 4
 			}
@@ -497,32 +507,45 @@ func (g *frameGuard) scan(p []byte) error {
 			k := copy(g.hdr[g.hn:g.need], p)
 			g.hn += k
 			p = p[k:]
-			if g.hn < g.need {
-				return nil
+		}
+		if !g.lenOK && g.hn >= g.lenEnd {
+			if err := g.checkLength(); err != nil {
+				g.err = err
+				return err
 			}
+			g.lenOK = true
+		}
+		if g.hn < g.need {
+			return nil
 		}
 		if err := g.frame(); err != nil {
 			g.err = err
 			return err
 		}
 		g.hn = 0
+		g.lenOK = false
+	}
+	return nil
+}
+
+// checkLength decodes the payload length as soon as its bytes are in, so
+// that an invalid one is refused without waiting for the mask key.
+func (g *frameGuard) checkLength() error {
+	switch l := g.hdr[1] & 0x7f; l {
+	case 126:
+		g.length = uint64(binary.BigEndian.Uint16(g.hdr[2:4]))
+	case 127:
+		g.length = binary.BigEndian.Uint64(g.hdr[2:10])
+		if g.length>>63 != 0 {
+			return &protocolError{websocket.CloseProtocolError, "invalid payload length"}
+		}
+	default:
+		g.length = uint64(l)
 	}
 	return nil
 }
 
 func (g *frameGuard) frame() error {
-	var n uint64
-	switch l := g.hdr[1] & 0x7f; l {
-	case 126:
-		n = uint64(binary.BigEndian.Uint16(g.hdr[2:4]))
-	case 127:
-		n = binary.BigEndian.Uint64(g.hdr[2:10])
-		if n>>63 != 0 {
-			return &protocolError{websocket.CloseProtocolError, "invalid payload length"}
-		}
-	default:
-		n = uint64(l)
-	}
 	switch g.hdr[0] & 0x0f {
 	case 0: // continuation
 		g.frags++
@@ -532,10 +555,10 @@ func (g *frameGuard) frame() error {
 	case websocket.TextMessage, websocket.BinaryMessage:
 		g.frags = 0
 	case websocket.CloseMessage:
-		if n == 1 {
+		if g.length == 1 {
 			return &protocolError{websocket.CloseProtocolError, "invalid close frame payload"}
 		}
 	}
-	g.remain = n
+	g.remain = g.length
 	return nil
 }
