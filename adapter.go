@@ -2,7 +2,6 @@ package switchboard
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/switchboard-io/switchboard/parser"
@@ -63,12 +62,13 @@ type Adapter interface {
 }
 
 // SessionState is what connection-state recovery keeps of a disconnected
-// socket: its id, private id, rooms (its own included) and data.
+// socket: its id, private id, rooms (its own included) and data. Cluster
+// adapters carry Data as JSON.
 type SessionState struct {
 	SID   string
 	PID   string
 	Rooms []string
-	Data  json.RawMessage
+	Data  any
 }
 
 // BroadcastOptions selects sockets: those in any of Rooms (every socket of

@@ -20,6 +20,8 @@ type LocalAdapter struct {
 	mu    sync.RWMutex
 	rooms map[string]map[string]*Socket // room → members
 	joins map[string][]string           // socket → rooms in join order
+
+	recovery *recoveryLog // nil unless connection-state recovery is on
 }
 
 var _ Adapter = (*LocalAdapter)(nil)
@@ -31,11 +33,15 @@ func NewLocalAdapter(ns *Namespace) Adapter { return NewLocal(ns) }
 // NewLocal returns the in-memory adapter of ns as its concrete type, for
 // cluster adapters that embed it.
 func NewLocal(ns *Namespace) *LocalAdapter {
-	return &LocalAdapter{
+	a := &LocalAdapter{
 		ns:    ns,
 		rooms: make(map[string]map[string]*Socket),
 		joins: make(map[string][]string),
 	}
+	if r := ns.srv.opts.ConnectionStateRecovery; r != nil {
+		a.recovery = newRecoveryLog(*r)
+	}
+	return a
 }
 
 // AddAll implements Adapter.
@@ -194,6 +200,9 @@ func (a *LocalAdapter) selectSockets(opts BroadcastOptions) []*Socket {
 // Broadcast implements Adapter: the packet is encoded once and the same
 // bytes are queued on every selected connection.
 func (a *LocalAdapter) Broadcast(p *parser.Packet, opts BroadcastOptions) error {
+	if a.recovery != nil && storable(p, opts) {
+		p = a.recovery.append(p, opts)
+	}
 	msgs := encodeMessages(p)
 	for _, s := range a.selectSockets(opts) {
 		deliver(s, msgs, opts.Flags.Volatile)
@@ -281,13 +290,21 @@ func (a *LocalAdapter) ServerSideEmit(context.Context, string, []any, bool) ([]A
 // ServerCount implements Adapter: one node.
 func (a *LocalAdapter) ServerCount(context.Context) (int, error) { return 1, nil }
 
-// PersistSession implements Adapter. Connection-state recovery is not
-// enabled on the in-memory adapter yet: nothing is kept.
-func (a *LocalAdapter) PersistSession(context.Context, *SessionState) error { return nil }
+// PersistSession implements Adapter; sessions are kept in memory for
+// RecoveryOptions.MaxDisconnectionDuration.
+func (a *LocalAdapter) PersistSession(_ context.Context, st *SessionState) error {
+	if a.recovery != nil {
+		a.recovery.persist(*st)
+	}
+	return nil
+}
 
-// RestoreSession implements Adapter: nothing was kept, so nothing is found.
-func (a *LocalAdapter) RestoreSession(context.Context, string, string) (*SessionState, []*parser.Packet, error) {
-	return nil, nil, ErrSessionNotFound
+// RestoreSession implements Adapter.
+func (a *LocalAdapter) RestoreSession(_ context.Context, pid, offset string) (*SessionState, []*parser.Packet, error) {
+	if a.recovery == nil {
+		return nil, nil, ErrSessionNotFound
+	}
+	return a.recovery.restore(pid, offset)
 }
 
 // Close implements Adapter.

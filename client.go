@@ -1,6 +1,7 @@
 package switchboard
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"runtime/debug"
@@ -114,9 +115,23 @@ func (c *client) connect(name string, auth json.RawMessage) {
 		return
 	}
 	s := newSocket(ns, c, auth)
-	if err := ns.runMiddlewares(s); err != nil {
-		c.send(&parser.Packet{Type: parser.ConnectError, Namespace: name, Data: connectErrorPayload(err)})
-		return
+	var restored *SessionState
+	var missed []*parser.Packet
+	if rec := c.srv.opts.ConnectionStateRecovery; rec != nil {
+		s.pid = newID()
+		if pid, offset, ok := recoveryAuth(auth); ok {
+			st, pkts, err := ns.adapter.RestoreSession(context.Background(), pid, offset)
+			if err == nil {
+				restored, missed = st, pkts
+				s.id, s.pid, s.recovered, s.data = st.SID, st.PID, true, st.Data
+			}
+		}
+	}
+	if restored == nil || c.srv.opts.ConnectionStateRecovery.RunMiddlewares {
+		if err := ns.runMiddlewares(s); err != nil {
+			c.send(&parser.Packet{Type: parser.ConnectError, Namespace: name, Data: connectErrorPayload(err)})
+			return
+		}
 	}
 	c.mu.Lock()
 	if c.closed {
@@ -126,7 +141,11 @@ func (c *client) connect(name string, auth json.RawMessage) {
 	c.sockets[name] = s
 	c.mu.Unlock()
 	c.connectTimer.Stop()
-	ns.connectSocket(s)
+	var rooms []string
+	if restored != nil {
+		rooms = restored.Rooms
+	}
+	ns.connectSocket(s, rooms, missed)
 }
 
 func (c *client) removeSocket(s *Socket) {

@@ -172,9 +172,10 @@ func (ns *Namespace) runMiddlewares(s *Socket) error {
 	return nil
 }
 
-// connectSocket registers s, joins its own room, answers CONNECT and calls
-// the connection handlers, as socket.io's _doConnect does.
-func (ns *Namespace) connectSocket(s *Socket) {
+// connectSocket registers s, joins its own room (and, for a recovered
+// socket, its saved rooms), sends the missed packets, answers CONNECT and
+// calls the connection handlers, as socket.io's _doConnect does.
+func (ns *Namespace) connectSocket(s *Socket, rooms []string, missed []*parser.Packet) {
 	ns.mu.Lock()
 	ns.sockets[s.id] = s
 	ns.mu.Unlock()
@@ -182,8 +183,18 @@ func (ns *Namespace) connectSocket(s *Socket) {
 	s.connected = true
 	s.mu.Unlock()
 	ns.adapter.AddAll(s.id, []string{s.id})
-	reply, _ := json.Marshal(map[string]string{"sid": s.id})
-	_ = s.client.send(&parser.Packet{Type: parser.Connect, Namespace: ns.name, Data: reply})
+	if len(rooms) > 0 {
+		ns.adapter.AddAll(s.id, rooms)
+	}
+	for _, p := range missed {
+		_ = s.client.send(p)
+	}
+	reply := map[string]string{"sid": s.id}
+	if s.pid != "" {
+		reply["pid"] = s.pid
+	}
+	replyJSON, _ := json.Marshal(reply)
+	_ = s.client.send(&parser.Packet{Type: parser.Connect, Namespace: ns.name, Data: replyJSON})
 	var handlers []func(*Socket)
 	if ns.parent != nil {
 		ns.parent.mu.RLock()

@@ -33,8 +33,30 @@ type Options struct {
 	// adapter (NewLocalAdapter), which serves a single node.
 	Adapter func(ns *Namespace) Adapter
 
+	// ConnectionStateRecovery, when set, turns on socket.io's
+	// connection-state recovery: a client whose transport dropped gets its
+	// socket back (same id, rooms and data) with the events it missed, if it
+	// returns within MaxDisconnectionDuration. Default nil: off, as in
+	// socket.io.
+	ConnectionStateRecovery *RecoveryOptions
+
 	// Logger receives structured logs. Default slog.Default().
 	Logger *slog.Logger
+}
+
+// RecoveryOptions configures connection-state recovery.
+type RecoveryOptions struct {
+	// MaxDisconnectionDuration is how long a disconnected socket's state
+	// and the events it may miss are kept. Default 2 minutes.
+	MaxDisconnectionDuration time.Duration
+	// RunMiddlewares runs the namespace middlewares again for a recovered
+	// socket. Default false: they are skipped (socket.io's
+	// skipMiddlewares: true), since they accepted the socket before.
+	RunMiddlewares bool
+	// MaxLogEvents bounds how many recent events the in-memory adapter keeps
+	// per namespace for recovery; a client that missed more gets a fresh
+	// session. Default 100,000.
+	MaxLogEvents int
 }
 
 func (o *Options) withDefaults() Options {
@@ -53,6 +75,16 @@ func (o *Options) withDefaults() Options {
 	}
 	if out.Adapter == nil {
 		out.Adapter = NewLocalAdapter
+	}
+	if r := out.ConnectionStateRecovery; r != nil {
+		rc := *r
+		if rc.MaxDisconnectionDuration <= 0 {
+			rc.MaxDisconnectionDuration = 2 * time.Minute
+		}
+		if rc.MaxLogEvents <= 0 {
+			rc.MaxLogEvents = 100_000
+		}
+		out.ConnectionStateRecovery = &rc
 	}
 	if out.Logger == nil {
 		out.Logger = slog.Default()

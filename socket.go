@@ -36,6 +36,8 @@ type Handshake struct {
 // concurrent use.
 type Socket struct {
 	id        string
+	pid       string // private id for connection-state recovery; "" when off
+	recovered bool
 	nsp       *Namespace
 	client    *client
 	handshake Handshake
@@ -90,6 +92,11 @@ func newID() string {
 
 // ID returns the socket id, which is also the name of the socket's own room.
 func (s *Socket) ID() string { return s.id }
+
+// Recovered reports whether the socket was restored by connection-state
+// recovery: same id, rooms and data as before the drop, and the events it
+// missed were sent before the connection handler ran.
+func (s *Socket) Recovered() bool { return s.recovered }
 
 // Namespace returns the namespace the socket is connected to.
 func (s *Socket) Namespace() *Namespace { return s.nsp }
@@ -280,6 +287,11 @@ func (s *Socket) emit(flags emitFlags, event string, args []any) error {
 		return err
 	}
 	p := &parser.Packet{Type: parser.Event, Namespace: s.nsp.name, Data: data, Attachments: atts}
+	if s.pid != "" {
+		// With recovery on, socket.io routes socket.emit through the
+		// adapter so that the event gets an offset and is kept.
+		return s.nsp.adapter.Broadcast(p, BroadcastOptions{Rooms: []string{s.id}, Flags: BroadcastFlags{Volatile: flags.volatile}})
+	}
 	if flags.volatile && !s.client.conn.Writable() {
 		return nil
 	}
@@ -450,6 +462,12 @@ func (s *Socket) onClose(reason string, _ bool) {
 	s.mu.Unlock()
 	for _, fn := range discing {
 		fn(reason)
+	}
+	if s.pid != "" && recoverableReasons[reason] {
+		st := &SessionState{SID: s.id, PID: s.pid, Rooms: s.nsp.adapter.Rooms(s.id), Data: s.Data()}
+		if err := s.nsp.adapter.PersistSession(context.Background(), st); err != nil {
+			s.nsp.srv.opts.Logger.Warn("switchboard: cannot keep session for recovery", "sid", s.id, "err", err)
+		}
 	}
 	s.nsp.adapter.DelAll(s.id)
 	s.nsp.removeSocket(s)
