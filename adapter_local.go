@@ -203,11 +203,18 @@ func (a *LocalAdapter) Broadcast(p *parser.Packet, opts BroadcastOptions) error 
 	if a.recovery != nil && storable(p, opts) {
 		p = a.recovery.append(p, opts)
 	}
+	a.Deliver(p, opts)
+	return nil
+}
+
+// Deliver sends a packet to the local sockets selected by opts, encoding it
+// once. Unlike Broadcast it keeps nothing for recovery: cluster adapters
+// call it with packets that already carry their offset.
+func (a *LocalAdapter) Deliver(p *parser.Packet, opts BroadcastOptions) {
 	msgs := encodeMessages(p)
 	for _, s := range a.selectSockets(opts) {
 		deliver(s, msgs, opts.Flags.Volatile)
 	}
-	return nil
 }
 
 func deliver(s *Socket, msgs []engineio.Message, volatile bool) {

@@ -296,58 +296,68 @@ func TestInteropAckTimeoutOption(t *testing.T) {
 }
 
 func TestInteropVolatile(t *testing.T) {
+	const tries = 5
 	forEachClient(t, func(t *testing.T, d dialer) {
 		ts := newTestServer(t, nil)
 		conns := sockets(ts.Of("/"))
 		var (
 			mu   sync.Mutex
-			seen []string
+			seen []float64 // values of the volatile events the server got
 		)
 		ts.OnConnection(func(s *switchboard.Socket) {
-			s.OnAny(func(event string, _ []json.RawMessage) {
+			s.On("v", func(i float64) {
 				mu.Lock()
-				seen = append(seen, event)
+				seen = append(seen, i)
 				mu.Unlock()
 			})
 			s.On("sync", func(ack switchboard.AckFunc) { ack() })
 		})
 		c, s := connectSocket(t, d, ts, conns, dialOptions{})
-		// A volatile event may be dropped when the transport is busy, which
-		// a polling client often is; on an idle websocket it goes out. It
-		// is never duplicated or reordered.
-		strict := finalTransport(d.mode) == "websocket"
-
-		if _, err := c.EmitWithAck(0, "sync"); err != nil { // settle
-			t.Fatal(err)
+		// A volatile event is dropped when the transport is busy, which a
+		// polling client often is, and sometimes an idle-looking websocket
+		// too (a write just finishing). It is never duplicated or
+		// reordered, and on a websocket most get through: require one of
+		// several.
+		websocket := finalTransport(d.mode) == "websocket"
+		check := func(who string, got []float64) {
+			t.Helper()
+			for i := 1; i < len(got); i++ {
+				if got[i] <= got[i-1] {
+					t.Errorf("%s got volatile events %v: duplicated or reordered", who, got)
+				}
+			}
+			if websocket && len(got) == 0 {
+				t.Errorf("%s got none of %d volatile events over websocket", who, tries)
+			}
 		}
-		c.EmitVolatile("v", 1)
-		if _, err := c.EmitWithAck(0, "sync"); err != nil {
-			t.Fatal(err)
+
+		for i := range tries {
+			c.EmitVolatile("v", i)
+			if _, err := c.EmitWithAck(0, "sync"); err != nil {
+				t.Fatal(err)
+			}
 		}
 		mu.Lock()
-		got := append([]string(nil), seen...)
+		check("server", append([]float64(nil), seen...))
 		mu.Unlock()
-		want := []string{"sync", "v", "sync"}
-		if !strict && len(got) == 2 {
-			want = []string{"sync", "sync"}
-		}
-		assertEqual(t, "events the server saw", got, want)
 
-		if err := s.Volatile().Emit("sv", 1); err != nil {
-			t.Fatal(err)
+		var got []float64
+		for i := range tries {
+			mustEmit(t, s.Volatile().Emit("sv", i))
+			mustEmit(t, s.Emit("after", i))
+			for {
+				ob := c.NextEvent(t)
+				if ob.Event == "after" {
+					assertEqual(t, "after", ob.Args, []any{float64(i)})
+					break
+				}
+				if ob.Event != "sv" || len(ob.Args) != 1 {
+					t.Fatalf("unexpected event %v", ob)
+				}
+				got = append(got, ob.Args[0].(float64))
+			}
 		}
-		if err := s.Emit("after"); err != nil {
-			t.Fatal(err)
-		}
-		first := c.NextEvent(t)
-		switch {
-		case first.Event == "sv":
-			assertEqual(t, "volatile args", first.Args, []any{1.0})
-			expectEvents(t, "client", c, "after")
-		case first.Event == "after" && !strict:
-		default:
-			t.Errorf("client got %v first, want the volatile event then \"after\"", first)
-		}
+		check("client", got)
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -418,4 +419,18 @@ func newTestHTTPServer(t *testing.T, srv *engineio.Server) *httptest.Server {
 
 func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func runtimeGosched() { runtime.Gosched() }
+
+// newBenchServer serves srv on 127.0.0.1 until the benchmark ends.
+func newBenchServer(b *testing.B, srv *engineio.Server) string {
+	ts := httptest.NewServer(srv)
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Close(ctx)
+		ts.Close()
+	})
+	return ts.URL
 }

@@ -21,9 +21,6 @@ const (
 	batchFlushSize = 64 << 10
 	// maxFragments bounds the continuation frames of one message.
 	maxFragments = 4096
-	// directWriteSize is the text message size above which the writer
-	// streams type byte and data instead of joining them in a scratch buffer.
-	directWriteSize = 4096
 )
 
 // wsTransport is one websocket: the gorilla connection and the batching
@@ -326,34 +323,18 @@ func (c *Conn) writeLoop(t *wsTransport) {
 }
 
 // writeBatch writes packets, one per frame, coalesced into as few writes on
-// the network connection as batchFlushSize allows (usually one).
+// the network connection as batchFlushSize allows (usually one). Frames are
+// built here directly (a server frame is a header and the payload, unmasked);
+// only messages to compress go through gorilla's writer, whose output the
+// batchConn collects too.
 func (t *wsTransport) writeBatch(pkts []Packet, deflate *DeflateOptions) error {
 	t.raw.begin()
-	scratch := getBuf()
-	s := (*scratch)[:0]
 	var err error
 	for _, p := range pkts {
-		if deflate != nil {
-			t.conn.EnableWriteCompression(len(p.Data)+1 >= deflate.Threshold)
-		}
-		switch {
-		case p.Binary:
-			err = t.conn.WriteMessage(websocket.BinaryMessage, p.Data)
-		case len(p.Data) > directWriteSize:
-			var w interface {
-				Write([]byte) (int, error)
-				Close() error
-			}
-			if w, err = t.conn.NextWriter(websocket.TextMessage); err == nil {
-				if _, err = w.Write([]byte{byte(p.Type)}); err == nil {
-					if _, err = w.Write(p.Data); err == nil {
-						err = w.Close()
-					}
-				}
-			}
-		default:
-			s = AppendPacket(s[:0], p, false)
-			err = t.conn.WriteMessage(websocket.TextMessage, s)
+		if deflate != nil && len(p.Data)+1 >= deflate.Threshold {
+			err = t.writeCompressed(p)
+		} else {
+			t.raw.appendFrame(p)
 		}
 		if err != nil {
 			break
@@ -365,9 +346,29 @@ func (t *wsTransport) writeBatch(pkts []Packet, deflate *DeflateOptions) error {
 			t.raw.begin()
 		}
 	}
-	putBuf(scratch, s)
 	if ferr := t.raw.flush(); err == nil {
 		err = ferr
+	}
+	return err
+}
+
+// writeCompressed writes p through gorilla with permessage-deflate (a no-op
+// if the client did not negotiate it).
+func (t *wsTransport) writeCompressed(p Packet) error {
+	t.conn.EnableWriteCompression(true)
+	defer t.conn.EnableWriteCompression(false)
+	if p.Binary {
+		return t.conn.WriteMessage(websocket.BinaryMessage, p.Data)
+	}
+	w, err := t.conn.NextWriter(websocket.TextMessage)
+	if err != nil {
+		return err
+	}
+	if _, err = w.Write([]byte{byte(p.Type)}); err == nil {
+		_, err = w.Write(p.Data)
+	}
+	if cerr := w.Close(); err == nil {
+		err = cerr
 	}
 	return err
 }
@@ -415,6 +416,34 @@ func (b *batchConn) begin() {
 	if b.buf == nil {
 		b.buf = getBuf()
 	}
+	b.mu.Unlock()
+}
+
+// appendFrame appends p as one unmasked websocket frame: binary messages
+// raw in a binary frame, other packets as "<type><data>" in a text frame.
+// The writer must have called begin.
+func (b *batchConn) appendFrame(p Packet) {
+	op, n := byte(websocket.TextMessage), len(p.Data)+1
+	if p.Binary {
+		op, n = websocket.BinaryMessage, len(p.Data)
+	}
+	b.mu.Lock()
+	dst := *b.buf
+	dst = append(dst, 0x80|op)
+	switch {
+	case n < 126:
+		dst = append(dst, byte(n))
+	case n <= 0xffff:
+		dst = append(dst, 126)
+		dst = binary.BigEndian.AppendUint16(dst, uint16(n))
+	default:
+		dst = append(dst, 127)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
+	}
+	if !p.Binary {
+		dst = append(dst, byte(p.Type))
+	}
+	*b.buf = append(dst, p.Data...)
 	b.mu.Unlock()
 }
 
