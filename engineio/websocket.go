@@ -18,7 +18,7 @@ import (
 const (
 	// batchFlushSize is the batch size at which the writer flushes early, so
 	// that a burst does not build one huge buffer.
-	batchFlushSize = 64 << 10
+	batchFlushSize = 32 << 10
 	// maxFragments bounds the continuation frames of one message.
 	maxFragments = 4096
 )
