@@ -34,13 +34,16 @@ type Store interface {
 	// Rooms lists the rooms that have a log.
 	Rooms(ctx context.Context) ([]string, error)
 
-	// SetCursor records that subscriber has acknowledged every event of room
-	// up to and including offset, creating the subscription if needed.
-	// Cursors only move forward: a lower offset is ignored.
-	SetCursor(ctx context.Context, room, subscriber string, offset uint64) error
-	// Cursor returns subscriber's cursor in room; ok is false without a
+	// SetCursor records subscriber's position in room, creating the
+	// subscription if needed: every event up to and including cursor is
+	// acknowledged, and so are the offsets in acked (all above cursor:
+	// events acknowledged out of order, at most a few hundred). Cursors only
+	// move forward: a call with a cursor lower than the stored one is
+	// ignored; otherwise acked replaces the stored set.
+	SetCursor(ctx context.Context, room, subscriber string, cursor uint64, acked []uint64) error
+	// Cursor returns subscriber's position in room; ok is false without a
 	// subscription.
-	Cursor(ctx context.Context, room, subscriber string) (offset uint64, ok bool, err error)
+	Cursor(ctx context.Context, room, subscriber string) (sub Subscription, ok bool, err error)
 	// DeleteCursor ends subscriber's subscription to room.
 	DeleteCursor(ctx context.Context, room, subscriber string) error
 	// Subscriptions returns the rooms subscriber is subscribed to, with
@@ -70,11 +73,12 @@ type LogInfo struct {
 	Bytes int64  // bytes of Data kept
 }
 
-// Subscription is a subscriber's cursor in one room.
+// Subscription is a subscriber's position in one room.
 type Subscription struct {
 	Room       string
 	Subscriber string
-	Cursor     uint64 // last acknowledged offset; 0 before any
+	Cursor     uint64   // every offset up to this one is acknowledged; 0 before any
+	Acked      []uint64 // offsets above Cursor acknowledged out of order, ascending
 }
 
 // Retention bounds what a store keeps of each room's log. Zero fields mean
