@@ -133,6 +133,9 @@ func (c *client) connect(name string, auth json.RawMessage) {
 			return
 		}
 	}
+	if c.srv.opts.Identity != nil {
+		s.identity = c.srv.opts.Identity(s)
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()

@@ -23,6 +23,7 @@ type Namespace struct {
 	match   func(string, json.RawMessage) bool // parents only
 	adapter Adapter                            // nil for parents
 	ackIDs  atomic.Uint64
+	durable durableHub
 
 	mu           sync.RWMutex
 	middlewares  []func(*Socket) error
@@ -41,6 +42,7 @@ func newNamespace(srv *Server, name string, parent *Namespace) *Namespace {
 		sockets:      make(map[string]*Socket),
 		serverEvents: make(map[string]*callback.Func),
 	}
+	ns.durable.ns = ns
 	if name != "" {
 		ns.adapter = srv.opts.Adapter(ns)
 	}
@@ -195,6 +197,7 @@ func (ns *Namespace) connectSocket(s *Socket, rooms []string, missed []*parser.P
 	}
 	replyJSON, _ := json.Marshal(reply)
 	_ = s.client.send(&parser.Packet{Type: parser.Connect, Namespace: ns.name, Data: replyJSON})
+	ns.startSubscriptions(s)
 	var handlers []func(*Socket)
 	if ns.parent != nil {
 		ns.parent.mu.RLock()

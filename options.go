@@ -40,6 +40,20 @@ type Options struct {
 	// socket.io.
 	ConnectionStateRecovery *RecoveryOptions
 
+	// Store keeps the logs of durable rooms and their subscribers' cursors
+	// (see Namespace.Publish and Socket.JoinDurable): bolt.Open for an
+	// embedded store on disk, memory.NewStore for tests. Default nil:
+	// durable operations return ErrNoStore.
+	Store Store
+
+	// Identity returns the stable identity of a connecting socket (a user
+	// or device id), called once after the middlewares accepted it. Durable
+	// subscriptions belong to identities. Default nil: sockets have none.
+	Identity func(*Socket) string
+
+	// Durable configures delivery from durable rooms.
+	Durable DurableOptions
+
 	// Logger receives structured logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -86,6 +100,7 @@ func (o *Options) withDefaults() Options {
 		}
 		out.ConnectionStateRecovery = &rc
 	}
+	out.Durable = out.Durable.withDefaults()
 	if out.Logger == nil {
 		out.Logger = slog.Default()
 	}

@@ -160,8 +160,14 @@ func selects(opts BroadcastOptions, rooms map[string]bool) bool {
 
 // appendArg returns a copy of the JSON array data with s appended.
 func appendArg(data json.RawMessage, s string) json.RawMessage {
-	trimmed := bytes.TrimRight(data, " \t\r\n")
 	enc, _ := json.Marshal(s)
+	return appendRaw(data, enc)
+}
+
+// appendRaw returns a copy of the JSON array data with the JSON value enc
+// appended.
+func appendRaw(data json.RawMessage, enc []byte) json.RawMessage {
+	trimmed := bytes.TrimRight(data, " \t\r\n")
 	out := make([]byte, 0, len(trimmed)+len(enc)+1)
 	out = append(out, trimmed[:len(trimmed)-1]...)
 	if len(bytes.TrimSpace(trimmed[1:len(trimmed)-1])) > 0 {

@@ -38,6 +38,7 @@ type Socket struct {
 	id        string
 	pid       string // private id for connection-state recovery; "" when off
 	recovered bool
+	identity  string // stable subscriber identity; "" if none
 	nsp       *Namespace
 	client    *client
 	handshake Handshake
@@ -51,6 +52,7 @@ type Socket struct {
 	connected   bool
 	closing     bool
 	acks        map[uint64]func(Args, error)
+	pumps       map[string]*durablePump // durable deliveries, by room
 }
 
 func newSocket(ns *Namespace, c *client, auth json.RawMessage) *Socket {
@@ -78,6 +80,7 @@ func newSocket(ns *Namespace, c *client, auth json.RawMessage) *Socket {
 		},
 		handlers: make(map[string]*callback.Func),
 		acks:     make(map[uint64]func(Args, error)),
+		pumps:    make(map[string]*durablePump),
 	}
 }
 
@@ -469,6 +472,7 @@ func (s *Socket) onClose(reason string, _ bool) {
 			s.nsp.srv.opts.Logger.Warn("switchboard: cannot keep session for recovery", "sid", s.id, "err", err)
 		}
 	}
+	s.nsp.durable.stopAll(s)
 	s.nsp.adapter.DelAll(s.id)
 	s.nsp.removeSocket(s)
 	s.client.removeSocket(s)
