@@ -66,9 +66,10 @@ func releaseQueue(q *[]Packet) {
 // Lock order: recvMu before mu; Server.mu before mu. No callback is called
 // with mu held.
 type Conn struct {
-	srv *Server
-	id  string
-	req *http.Request
+	srv   *Server
+	id    string
+	req   *http.Request
+	ready chan struct{} // closed when onConnection returned
 
 	// recvMu is held while onMessage and the start of onClose run, so that
 	// they never run concurrently; done (guarded by recvMu) stops delivery.
@@ -247,7 +248,6 @@ func (c *Conn) finishLocked() {
 	}
 	releaseQueue(c.takeLocked())
 	c.signalLocked()
-	onClose := c.onClose
 	reason := c.reason
 	c.mu.Unlock()
 
@@ -255,9 +255,13 @@ func (c *Conn) finishLocked() {
 	// The session's WaitGroup count, taken in newConn, is released here.
 	go func() {
 		defer c.srv.wg.Done()
+		<-c.ready // onConnection has returned: the handlers are set
 		c.recvMu.Lock()
 		c.done = true
 		c.recvMu.Unlock()
+		c.mu.Lock()
+		onClose := c.onClose
+		c.mu.Unlock()
 		if onClose != nil {
 			c.callSafe("onClose", func() { onClose(reason) })
 		}

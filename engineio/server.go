@@ -258,6 +258,12 @@ func (s *Server) Close(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 	}
+	s.mu.Lock()
+	conns = conns[:0]
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
 	for _, c := range conns {
 		c.close("server shutting down", closeImmediate)
 	}
@@ -401,6 +407,7 @@ func (s *Server) newConn(r *http.Request, transport string, ws *wsTransport) *Co
 		req:       r.WithContext(context.WithoutCancel(r.Context())),
 		transport: transport,
 		wake:      make(chan struct{}, 1),
+		ready:     make(chan struct{}),
 		ws:        ws,
 	}
 	upgrades := s.upgrades
@@ -429,7 +436,17 @@ func (s *Server) newConn(r *http.Request, transport string, ws *wsTransport) *Co
 }
 
 // connected runs onConnection; false if it panicked (the session is closed).
+// A session created while Close ran is closed once onConnection returned.
 func (s *Server) connected(c *Conn) (ok bool) {
+	defer func() {
+		close(c.ready)
+		s.mu.Lock()
+		closed := s.closed
+		s.mu.Unlock()
+		if closed { // Close may have run before c was registered
+			c.close("server shutting down", closeShutdown)
+		}
+	}()
 	if s.onConn == nil {
 		return true
 	}

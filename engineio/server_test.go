@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/switchboard-io/switchboard/engineio"
 )
 
@@ -514,4 +518,83 @@ func TestPanicInOnConnection(t *testing.T) {
 		t.Errorf("status %d", resp.StatusCode)
 	}
 	waitFor(t, "session removed", func() bool { return srv.Count() == 0 })
+}
+
+func TestCloseInsideOnConnection(t *testing.T) {
+	closed := make(chan string, 1)
+	srv := engineio.NewServer(nil, func(c *engineio.Conn) {
+		c.Close("go away")
+		c.SetHandlers(nil, func(reason string) { closed <- reason })
+	})
+	ts := newTestHTTPServer(t, srv)
+	resp, err := ts.Client().Get(ts.URL + "/?EIO=4&transport=polling")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := new(strings.Builder)
+	_, _ = copyBody(b, resp)
+	resp.Body.Close()
+	if !strings.HasPrefix(b.String(), "0{") || !strings.HasSuffix(b.String(), "\x1e1") {
+		t.Errorf("handshake body %q: want open then close packet", b.String())
+	}
+	select {
+	case r := <-closed:
+		if r != "go away" {
+			t.Errorf("reason %q", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("onClose not called")
+	}
+}
+
+// TestServerCloseRace closes the server while clients keep connecting; Close
+// returns, every session gets onClose, nothing leaks (goleak).
+func TestServerCloseRace(t *testing.T) {
+	var opened, closed atomic.Int64
+	srv := engineio.NewServer(nil, func(c *engineio.Conn) {
+		opened.Add(1)
+		c.SetHandlers(nil, func(string) { closed.Add(1) })
+	})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if i%2 == 0 {
+					resp, err := ts.Client().Get(ts.URL + "/?EIO=4&transport=polling")
+					if err == nil {
+						resp.Body.Close()
+					}
+				} else {
+					ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(ts.URL, "http")+"/?EIO=4&transport=websocket", nil)
+					if err == nil {
+						ws.Close()
+					}
+				}
+			}
+		}(i)
+	}
+	time.Sleep(200 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Close(ctx); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	close(stop)
+	wg.Wait()
+	if opened.Load() == 0 || opened.Load() != closed.Load() {
+		t.Errorf("opened %d, closed %d", opened.Load(), closed.Load())
+	}
+	if srv.Count() != 0 {
+		t.Errorf("Count = %d", srv.Count())
+	}
 }
