@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// echoScenario: n clients each keep inflight echo round trips going
+// (emit with an acknowledgement, wait for it, emit the next).
+type echoScenario struct {
+	n        int
+	inflight int
+	size     int
+}
+
+func (e *echoScenario) flags(fs *flag.FlagSet, _ *config) {
+	fs.IntVar(&e.n, "n", 50, "clients")
+	fs.IntVar(&e.inflight, "inflight", 1, "round trips each client keeps in flight")
+	fs.IntVar(&e.size, "size", 64, "bytes of the string argument echoed with the sequence number")
+}
+
+func (e *echoScenario) run(ctx context.Context, c *config) (*Result, error) {
+	if e.n < 1 || e.inflight < 1 {
+		return nil, errors.New("-n and -inflight must be at least 1")
+	}
+	res := &Result{Params: map[string]any{
+		"n": e.n, "inflight": e.inflight, "size": e.size, "duration": c.duration.String(),
+	}}
+	socks, err := c.dialAll(ctx, e.n, nil)
+	defer func() { c.closeAll(socks) }()
+	if err != nil {
+		return nil, fmt.Errorf("opening clients: %w", err)
+	}
+
+	pad := strings.Repeat("x", e.size)
+	var (
+		trips    atomic.Int64
+		mismatch atomic.Int64
+		failed   atomic.Int64
+		measure  atomic.Bool
+		lat      histogram
+		errMu    sync.Mutex
+		firstErr error
+	)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, s := range socks {
+		for j := range e.inflight {
+			wg.Go(func() {
+				seq := int64(i)<<32 | int64(j)<<24
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					seq++
+					m := measure.Load()
+					t0 := time.Now()
+					rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+					a, err := s.EmitWithAck(rctx, "echo", seq, pad)
+					cancel()
+					rtt := time.Since(t0)
+					if err != nil {
+						failed.Add(1)
+						errMu.Lock()
+						if firstErr == nil {
+							firstErr = err
+						}
+						errMu.Unlock()
+						return
+					}
+					if a.Len() != 2 || string(a.Raw[0]) != strconv.FormatInt(seq, 10) {
+						mismatch.Add(1)
+					}
+					if m {
+						trips.Add(1)
+						lat.Record(rtt)
+					}
+				}
+			})
+		}
+	}
+	sleep(ctx, c.warmup)
+	measure.Store(true)
+	meter := startCPU(c.serverPID)
+	sleep(ctx, c.duration)
+	measure.Store(false)
+	cpu, wall, cpuErr := meter.stop()
+	close(stop)
+	wg.Wait()
+
+	n := float64(trips.Load())
+	res.add("round_trips", n, "acks", "")
+	res.add("round_trips_per_s", perSecond(n, wall), "acks/s", "higher")
+	if c.serverPID > 0 {
+		res.add("server_cpu_s", cpu, "s", "")
+		res.add("round_trips_per_cpu_s", perSecond(n, cpu), "acks/cpu-s", "higher")
+		res.add("server_cpu_util", perSecond(cpu, wall), "cores", "")
+	}
+	res.addLatency("latency", &lat)
+	res.add("mismatched", float64(mismatch.Load()), "acks", "lower")
+	res.add("failed", float64(failed.Load()), "acks", "lower")
+	if firstErr != nil {
+		res.note("first failure: %v", firstErr)
+	}
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	return res, cpuErr
+}

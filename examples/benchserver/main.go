@@ -1,0 +1,181 @@
+// Command benchserver is the Switchboard side of the benchmark suite
+// (bench/run.sh, cmd/switchboard-bench). It listens on 127.0.0.1 at the port
+// in the PORT environment variable (default 3000) and implements, on the
+// default namespace "/", the contract every benchmark server implements
+// (bench/node-server.js is the socket.io one):
+//
+//   - join(room): joins the room and acknowledges;
+//   - publish({room, payload}): emits "msg" with payload to every socket in
+//     the room, the sender included, and acknowledges if asked;
+//   - echo(...args): acknowledges with the same arguments.
+//
+// Run it with
+//
+//	go run ./examples/benchserver                      # port 3000
+//	PORT=4000 go run ./examples/benchserver -pprof 127.0.0.1:6060
+//
+// With -pprof, net/http/pprof is served on that address (loopback only),
+// with /debug/stats reporting the goroutine and socket counts:
+//
+//	go tool pprof -seconds 10 http://127.0.0.1:6060/debug/pprof/profile
+//	go tool pprof -sample_index=alloc_space http://127.0.0.1:6060/debug/pprof/allocs
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/switchboard-io/switchboard"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "benchserver:", err)
+		os.Exit(1)
+	}
+}
+
+// publication is the argument of the publish event.
+type publication struct {
+	Room    string          `json:"room"`
+	Payload json.RawMessage `json:"payload"`
+}
+
+// newServer returns a Server implementing the benchmark contract on "/".
+func newServer(opts *switchboard.Options) *switchboard.Server {
+	srv := switchboard.NewServer(opts)
+	srv.OnConnection(func(s *switchboard.Socket) {
+		s.On("join", func(room string, ack switchboard.AckFunc) {
+			if err := s.Join(room); err != nil {
+				ack(map[string]any{"error": err.Error()})
+				return
+			}
+			ack()
+		})
+		s.On("publish", func(p publication, ack switchboard.AckFunc) {
+			if p.Payload == nil {
+				p.Payload = json.RawMessage("null")
+			}
+			// srv.To, not s.To: the sender receives its own message too.
+			_ = srv.To(p.Room).Emit("msg", p.Payload)
+			ack() // a no-op when the client asked for no acknowledgement
+		})
+		s.On("echo", func(args switchboard.Args, ack switchboard.AckFunc) {
+			ack(args.Echo()...)
+		})
+	})
+	return srv
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("benchserver", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof and /debug/stats on this loopback `address` (e.g. 127.0.0.1:6060); off by default")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	port := getenv("PORT")
+	if port == "" {
+		port = "3000"
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv := newServer(&switchboard.Options{Logger: logger})
+
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", port))
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", srv)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 2)
+	go func() { errc <- hs.Serve(ln) }()
+
+	var ps *http.Server
+	if *pprofAddr != "" {
+		pln, err := listenLoopback(*pprofAddr)
+		if err != nil {
+			_ = hs.Close()
+			return fmt.Errorf("pprof: %w", err)
+		}
+		ps = &http.Server{Handler: debugMux(srv), ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- ps.Serve(pln) }()
+		fmt.Fprintf(stdout, "pprof on http://%s/debug/pprof/\n", pln.Addr())
+	}
+	fmt.Fprintf(stdout, "benchserver listening on %s pid %d\n", ln.Addr(), os.Getpid())
+
+	select {
+	case err := <-errc:
+		_ = hs.Close()
+		if ps != nil {
+			_ = ps.Close()
+		}
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = srv.Close(shutdown)
+	if herr := hs.Shutdown(shutdown); herr != nil && !errors.Is(herr, http.ErrServerClosed) && err == nil {
+		err = herr
+	}
+	if ps != nil {
+		_ = ps.Close()
+	}
+	return err
+}
+
+// listenLoopback listens on addr, which must be a loopback address: the
+// profiling endpoints are not for the network.
+func listenLoopback(addr string) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("%q is not a loopback address", addr)
+	}
+	return net.Listen("tcp", addr)
+}
+
+// debugMux serves net/http/pprof and /debug/stats, which reports the numbers
+// the goroutines-per-connection figure is computed from.
+func debugMux(srv *switchboard.Server) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/stats", func(w http.ResponseWriter, _ *http.Request) {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"goroutines": runtime.NumGoroutine(),
+			"sockets":    srv.Of("/").SocketCount(),
+			"heap_inuse": ms.HeapInuse,
+			"heap_sys":   ms.HeapSys,
+			"stack_sys":  ms.StackSys,
+			"sys":        ms.Sys,
+			"num_gc":     ms.NumGC,
+		})
+	})
+	return mux
+}
