@@ -25,6 +25,8 @@ type Namespace struct {
 	ackIDs  atomic.Uint64
 	durable durableHub
 
+	unknownAcks atomic.Uint64
+
 	mu           sync.RWMutex
 	middlewares  []func(*Socket) error
 	onConnection []func(*Socket)
@@ -153,6 +155,10 @@ func (ns *Namespace) emitRoomEvent(ev RoomEvent) {
 		h(ev)
 	}
 }
+
+// UnknownAcks returns how many acknowledgements clients sent for ids the
+// namespace never asked for or stopped waiting for (they are ignored).
+func (ns *Namespace) UnknownAcks() uint64 { return ns.unknownAcks.Load() }
 
 func (ns *Namespace) nextAckID() uint64 { return ns.ackIDs.Add(1) - 1 }
 

@@ -436,6 +436,8 @@ func (s *Socket) onAck(p *parser.Packet) {
 	delete(s.acks, p.ID)
 	s.mu.Unlock()
 	if fn == nil {
+		// An answer to nothing asked (or asked and timed out): ignored.
+		s.nsp.unknownAcks.Add(1)
 		return
 	}
 	args, err := parser.SplitArgs(p.Data)
