@@ -53,7 +53,7 @@ socket.on("message", (m) => {
   if (++echoes === 2) setTimeout(() => socket.send("last"), 400);
   if (m === "last") socket.close();
 });
-socket.on("close", (reason) => { log("close:" + reason); process.exit(0); });
+socket.on("close", (reason) => { log("close:" + reason); setTimeout(() => process.exit(0), 100); });
 socket.on("error", (e) => { log("error:" + e); process.exit(1); });
 setTimeout(() => { log("timeout"); process.exit(1); }, 10000);
 `
