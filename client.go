@@ -24,6 +24,7 @@ type client struct {
 	sockets      map[string]*Socket // connected, by namespace
 	connecting   map[string]bool
 	closed       bool
+	closing      bool // disconnectAll ran
 	connectTimer *time.Timer
 }
 
@@ -79,6 +80,11 @@ func (c *client) onMessage(data []byte, binary bool) {
 
 func (c *client) handlePacket(p *parser.Packet) {
 	c.mu.Lock()
+	if c.closing {
+		// disconnectAll ran: like socket.io, ignore what still comes in.
+		c.mu.Unlock()
+		return
+	}
 	s := c.sockets[p.Namespace]
 	pending := c.connecting[p.Namespace]
 	if p.Type == parser.Connect && s == nil && !pending {
@@ -252,6 +258,7 @@ func (q *serialQueue) call(f func()) {
 // disconnectAll disconnects every socket of the connection, then closes it.
 func (c *client) disconnectAll() {
 	c.mu.Lock()
+	c.closing = true
 	socks := make([]*Socket, 0, len(c.sockets))
 	for _, s := range c.sockets {
 		socks = append(socks, s)

@@ -365,13 +365,22 @@ func (p *durablePump) kick() {
 	go p.run()
 }
 
+// close stops delivery; acknowledgements not yet saved are still saved.
 func (p *durablePump) close() {
 	p.mu.Lock()
 	p.closed = true
 	if p.timer != nil {
 		p.timer.Stop()
 	}
+	flush := p.dirty && !p.running
+	if flush {
+		p.running = true
+	}
 	p.mu.Unlock()
+	if flush {
+		p.hub.ns.srv.work.Add(1)
+		go p.run()
+	}
 }
 
 func (p *durablePump) run() {
@@ -384,7 +393,7 @@ func (p *durablePump) run() {
 	}
 	for {
 		p.mu.Lock()
-		if p.closed {
+		if p.closed && !p.dirty {
 			p.running = false
 			p.mu.Unlock()
 			return
@@ -404,6 +413,11 @@ func (p *durablePump) run() {
 				return
 			}
 			p.mu.Lock()
+		}
+		if p.closed {
+			p.running = false
+			p.mu.Unlock()
+			return
 		}
 		room := p.opts.MaxInflight - len(p.inflight)
 		from := p.next

@@ -370,8 +370,10 @@ func (s *Socket) serverDisconnect() {
 	}
 	s.closing = true
 	s.mu.Unlock()
-	_ = s.client.send(&parser.Packet{Type: parser.Disconnect, Namespace: s.nsp.name})
+	// Queue the close before telling the client, so that a transport close
+	// the client answers with cannot overtake it with another reason.
 	s.client.queue.push(func() { s.onClose("server namespace disconnect", true) })
+	_ = s.client.send(&parser.Packet{Type: parser.Disconnect, Namespace: s.nsp.name})
 }
 
 // onEvent runs on the dispatch queue.
