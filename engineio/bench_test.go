@@ -2,6 +2,7 @@ package engineio_test
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"io"
 	"net"
@@ -128,4 +129,40 @@ func benchWritePath(b *testing.B, batch int) {
 	b.StopTimer()
 	conn.Close()
 	<-done
+}
+
+// BenchmarkReadPath measures a websocket message from the client socket to
+// onMessage: frame guard, gorilla reader, decode, delivery (one op = one
+// message).
+func BenchmarkReadPath(b *testing.B) {
+	var got atomic.Int64
+	srv := engineio.NewServer(nil, func(c *engineio.Conn) {
+		c.SetHandlers(func([]byte, bool) { got.Add(1) }, nil)
+	})
+	ts := newBenchServer(b, srv)
+	u, _ := url.Parse(ts)
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	_, _ = conn.Write([]byte("GET /?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"))
+	go func() { _, _ = io.Copy(io.Discard, conn) }()
+	msg := []byte(`42["chat",{"user":"alice","text":"hello world, how are you?"}]`)
+	one := frame(true, false, 1, msg)
+	chunk := bytes.Repeat(one, 256)
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for sent := 0; sent < b.N; {
+		k := min(256, b.N-sent)
+		if _, err := conn.Write(chunk[:k*len(one)]); err != nil {
+			b.Fatal(err)
+		}
+		sent += k
+	}
+	for got.Load() < int64(b.N) {
+		runtimeGosched()
+	}
 }

@@ -407,7 +407,11 @@ func (c *Conn) deliver(data []byte, binary bool) {
 	if h == nil {
 		return
 	}
-	if !c.callSafe("onMessage", func() { h(data, binary) }) {
-		c.close("transport error", closeImmediate)
-	}
+	defer func() {
+		if v := recover(); v != nil {
+			c.srv.log.Error("engineio: panic in onMessage", "sid", c.id, "panic", v, "stack", string(debug.Stack()))
+			c.close("transport error", closeImmediate)
+		}
+	}()
+	h(data, binary)
 }

@@ -46,7 +46,9 @@ func (t PacketType) String() string {
 func (t PacketType) valid() bool { return t >= Open && t <= Noop }
 
 // Packet is one decoded Engine.IO packet. Binary is only meaningful for
-// Message packets. Data may alias the buffer it was decoded from.
+// MessagePacket packets. Data may alias the buffer it was decoded from.
+// Packet is a plain value: the codec functions are pure and safe for
+// concurrent use.
 type Packet struct {
 	Type   PacketType
 	Data   []byte

@@ -598,3 +598,26 @@ func TestServerCloseRace(t *testing.T) {
 		t.Errorf("Count = %d", srv.Count())
 	}
 }
+
+func TestWritable(t *testing.T) {
+	h := newHarness(t, nil)
+	sid, _ := h.handshake()
+	c := <-h.conns
+	if c.Writable() {
+		t.Error("polling without a pending GET is writable")
+	}
+	done := make(chan string, 1)
+	go func() { _, b := h.get(sid); done <- b }()
+	waitFor(t, "pending GET", c.Writable)
+	_ = c.Send(engineio.Message{Data: []byte("x")})
+	if b := <-done; b != "4x" {
+		t.Errorf("GET %q", b)
+	}
+	h.dialWS()
+	wc := <-h.conns
+	waitFor(t, "websocket writable", wc.Writable)
+	wc.Close("forced close")
+	if wc.Writable() {
+		t.Error("closing conn writable")
+	}
+}
