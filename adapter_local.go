@@ -212,9 +212,11 @@ func (a *LocalAdapter) Broadcast(p *parser.Packet, opts BroadcastOptions) error 
 // call it with packets that already carry their offset.
 func (a *LocalAdapter) Deliver(p *parser.Packet, opts BroadcastOptions) {
 	msgs := encodeMessages(p)
-	for _, s := range a.selectSockets(opts) {
+	targets := a.selectSockets(opts)
+	for _, s := range targets {
 		deliver(s, msgs, opts.Flags.Volatile)
 	}
+	a.ns.srv.count(p, msgs, len(targets))
 }
 
 func deliver(s *Socket, msgs []engineio.Message, volatile bool) {

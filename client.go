@@ -57,6 +57,7 @@ func (c *client) onHandlerPanic(v any) {
 }
 
 func (c *client) onMessage(data []byte, binary bool) {
+	c.srv.counters.bytesIn.Add(uint64(len(data)))
 	// engineio reuses data after we return; packets outlive this call.
 	buf := append([]byte(nil), data...)
 	var (
@@ -186,7 +187,21 @@ func (c *client) onClose(reason string) {
 
 // send encodes and queues one packet.
 func (c *client) send(p *parser.Packet) error {
-	return c.conn.Send(encodeMessages(p)...)
+	msgs := encodeMessages(p)
+	c.srv.count(p, msgs, 1)
+	return c.conn.Send(msgs...)
+}
+
+// count adds n deliveries of an encoded packet to the counters.
+func (s *Server) count(p *parser.Packet, msgs []engineio.Message, n int) {
+	if p.Type == parser.Event || p.Type == parser.BinaryEvent {
+		s.counters.eventsOut.Add(uint64(n))
+	}
+	size := 0
+	for _, m := range msgs {
+		size += len(m.Data)
+	}
+	s.counters.bytesOut.Add(uint64(size * n))
 }
 
 // encodeMessages encodes a packet as Engine.IO messages: the text part, then

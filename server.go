@@ -27,6 +27,7 @@ type Server struct {
 	clients   map[*client]struct{}
 	work      sync.WaitGroup // dispatch goroutines of every client
 	closed    atomic.Bool
+	counters  counters
 }
 
 // NewServer returns a Server with the default namespace "/" created.

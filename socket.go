@@ -383,6 +383,7 @@ func (s *Socket) onEvent(p *parser.Packet) {
 		s.client.conn.Close("parse error")
 		return
 	}
+	s.nsp.srv.counters.eventsIn.Add(1)
 	s.mu.Lock()
 	if !s.connected {
 		s.mu.Unlock()
