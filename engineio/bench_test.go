@@ -148,7 +148,19 @@ func BenchmarkReadPath(b *testing.B) {
 	defer conn.Close()
 	_, _ = conn.Write([]byte("GET /?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"))
-	go func() { _, _ = io.Copy(io.Discard, conn) }()
+	br := bufio.NewReader(conn)
+	for { // wait for the 101 response: gorilla refuses frames sent before it
+		line, err := br.ReadString('\n')
+		if err != nil {
+			b.Fatal(err)
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	done := make(chan struct{})
+	go func() { _, _ = io.Copy(io.Discard, br); close(done) }()
+	defer func() { conn.Close(); <-done }()
 	msg := []byte(`42["chat",{"user":"alice","text":"hello world, how are you?"}]`)
 	one := frame(true, false, 1, msg)
 	chunk := bytes.Repeat(one, 256)
