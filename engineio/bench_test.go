@@ -30,11 +30,39 @@ func BenchmarkDecodePayload(b *testing.B) {
 	}
 }
 
+// counter counts events; WaitFor blocks (without spinning, which distorts
+// results on a busy machine) until the count reaches a target.
+type counter struct {
+	n       atomic.Int64
+	target  atomic.Int64 // 0: nobody waits
+	reached chan struct{}
+}
+
+func newCounter() *counter { return &counter{reached: make(chan struct{}, 1)} }
+
+func (c *counter) Add() {
+	n := c.n.Add(1)
+	if t := c.target.Load(); t != 0 && n >= t && c.target.CompareAndSwap(t, 0) {
+		c.reached <- struct{}{}
+	}
+}
+
+func (c *counter) WaitFor(n int64) {
+	if c.n.Load() >= n {
+		return
+	}
+	c.target.Store(n)
+	if c.n.Load() >= n && c.target.CompareAndSwap(n, 0) {
+		return
+	}
+	<-c.reached
+}
+
 // frameCounter reads server frames off a raw websocket and counts them,
 // allocating nothing per frame.
 type frameCounter struct {
 	br *bufio.Reader
-	n  atomic.Int64
+	n  *counter
 }
 
 func (f *frameCounter) run() {
@@ -59,7 +87,7 @@ func (f *frameCounter) run() {
 		if _, err := f.br.Discard(n); err != nil {
 			return
 		}
-		f.n.Add(1)
+		f.n.Add()
 	}
 }
 
@@ -96,7 +124,7 @@ func benchWritePath(b *testing.B, batch int) {
 			break
 		}
 	}
-	fc := &frameCounter{br: br}
+	fc := &frameCounter{br: br, n: newCounter()}
 	done := make(chan struct{})
 	go func() { fc.run(); close(done) }()
 	c := <-conns
@@ -105,10 +133,8 @@ func benchWritePath(b *testing.B, batch int) {
 	for i := range msgs {
 		msgs[i] = msg
 	}
-	base := int64(1) // the open packet
-	for fc.n.Load() < base {
-		runtimeGosched()
-	}
+	const base = 1 // the open packet
+	fc.n.WaitFor(base)
 	b.SetBytes(int64(len(msg.Data) + 1))
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -119,13 +145,11 @@ func benchWritePath(b *testing.B, batch int) {
 			b.Fatal(err)
 		}
 		sent += k
-		for int64(sent)-(fc.n.Load()-base) > 512 { // keep a bounded window in flight
-			runtimeGosched()
+		if int64(sent)-(fc.n.n.Load()-base) > 512 { // keep a bounded window in flight
+			fc.n.WaitFor(base + int64(sent) - 256)
 		}
 	}
-	for fc.n.Load()-base < int64(b.N) {
-		runtimeGosched()
-	}
+	fc.n.WaitFor(base + int64(b.N))
 	b.StopTimer()
 	conn.Close()
 	<-done
@@ -135,9 +159,9 @@ func benchWritePath(b *testing.B, batch int) {
 // onMessage: frame guard, gorilla reader, decode, delivery (one op = one
 // message).
 func BenchmarkReadPath(b *testing.B) {
-	var got atomic.Int64
+	got := newCounter()
 	srv := engineio.NewServer(nil, func(c *engineio.Conn) {
-		c.SetHandlers(func([]byte, bool) { got.Add(1) }, nil)
+		c.SetHandlers(func([]byte, bool) { got.Add() }, nil)
 	})
 	ts := newBenchServer(b, srv)
 	u, _ := url.Parse(ts)
@@ -174,7 +198,5 @@ func BenchmarkReadPath(b *testing.B) {
 		}
 		sent += k
 	}
-	for got.Load() < int64(b.N) {
-		runtimeGosched()
-	}
+	got.WaitFor(int64(b.N))
 }

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -420,8 +419,6 @@ func newTestHTTPServer(t *testing.T, srv *engineio.Server) *httptest.Server {
 func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
-
-func runtimeGosched() { runtime.Gosched() }
 
 // newBenchServer serves srv on 127.0.0.1 until the benchmark ends.
 func newBenchServer(b *testing.B, srv *engineio.Server) string {
