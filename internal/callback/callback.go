@@ -90,6 +90,9 @@ type Func struct {
 // optionally an AckFunc. Return values are ignored, except that a non-nil
 // error result is returned by Call.
 func New(fn any) (*Func, error) {
+	if v := reflect.ValueOf(fn); !v.IsValid() || v.Kind() != reflect.Func || v.IsNil() {
+		return nil, fmt.Errorf("callback: handler must be a non-nil func, got %T", fn)
+	}
 	switch f := fn.(type) {
 	case func():
 		return &Func{fast: func([]json.RawMessage, [][]byte, AckFunc) error { f(); return nil }}, nil
@@ -117,9 +120,6 @@ func New(fn any) (*Func, error) {
 		}}, nil
 	}
 	v := reflect.ValueOf(fn)
-	if v.Kind() != reflect.Func || v.IsNil() {
-		return nil, fmt.Errorf("callback: handler must be a non-nil func, got %T", fn)
-	}
 	t := v.Type()
 	c := &Func{fn: v}
 	n := t.NumIn()
