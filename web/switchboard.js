@@ -224,7 +224,7 @@
     }
     if (i < s.length) p.data = JSON.parse(s.slice(i));
     const ok = {
-      [T.CONNECT]: () => isObject(p.data),
+      [T.CONNECT]: () => p.data === undefined || isObject(p.data),
       [T.DISCONNECT]: () => p.data === undefined,
       [T.CONNECT_ERROR]: () => typeof p.data === "string" || isObject(p.data),
       [T.EVENT]: () => Array.isArray(p.data) && (typeof p.data[0] === "number" ||

@@ -96,8 +96,9 @@ async function startReference(serverOpts = {}) {
 // A scripted Engine.IO server speaking polling only, for behaviour the reference server
 // will not show on demand (no pings, malformed packets, failing polls). It records POST
 // bodies. push(...packets) queues raw Engine.IO packets for the next poll.
-async function startFakeEngine({ pingInterval = 100, pingTimeout = 100, maxPayload = 1e6 } = {}) {
-  const fake = { posts: [], queue: [], pending: null, failNextPoll: 0, connects: 0 };
+// onConnect(authJSON, n) returns the answer to the n-th CONNECT (default 40{"sid":"sio-n"}).
+async function startFakeEngine({ pingInterval = 100, pingTimeout = 100, maxPayload = 1e6, onConnect } = {}) {
+  const fake = { posts: [], queue: [], pending: null, failNextPoll: 0, connects: 0, handshakes: 0 };
   const flush = () => {
     if (fake.pending && fake.queue.length) {
       const res = fake.pending;
@@ -112,6 +113,7 @@ async function startFakeEngine({ pingInterval = 100, pingTimeout = 100, maxPaylo
   const httpServer = http.createServer((req, res) => {
     const u = new URL(req.url, "http://x");
     if (!u.searchParams.get("sid")) {
+      fake.handshakes++;
       res.end("0" + JSON.stringify({ sid: "fake-sid", upgrades: [], pingInterval, pingTimeout, maxPayload }));
       return;
     }
@@ -135,7 +137,7 @@ async function startFakeEngine({ pingInterval = 100, pingTimeout = 100, maxPaylo
       for (const p of body.split("\x1e")) {
         if (p.startsWith("40")) {
           fake.connects++;
-          fake.queue.push('40{"sid":"sio-' + fake.connects + '"}');
+          fake.queue.push(onConnect ? onConnect(p.slice(2), fake.connects) : '40{"sid":"sio-' + fake.connects + '"}');
         }
       }
       res.end("ok");
