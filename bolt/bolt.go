@@ -18,6 +18,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchboard-io/switchboard"
@@ -92,8 +93,9 @@ type Store struct {
 	ops    chan *op // closed by Close; drained by the committer
 
 	committerDone chan struct{}
-	cancel        context.CancelFunc // stops the trimmer
-	wg            sync.WaitGroup     // the trimmer
+	dirty         atomic.Bool        // commits not fsynced yet (SyncBatch)
+	cancel        context.CancelFunc // stops the trimmer and the syncer
+	wg            sync.WaitGroup     // the trimmer and the syncer
 }
 
 // op is one write for the committer.
@@ -173,9 +175,13 @@ func Open(path string, opts *Options) (*Store, error) {
 		return nil, err
 	}
 
-	go s.commitLoop(syncInterval)
+	go s.commitLoop()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
+	if s.sync == SyncBatch {
+		s.wg.Add(1)
+		go s.syncLoop(ctx, syncInterval)
+	}
 	if s.ret.MaxAge > 0 {
 		s.wg.Add(1)
 		go s.trimLoop(ctx)
@@ -314,51 +320,51 @@ func (s *Store) write(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 
 // commitLoop is the committer: it takes every operation queued, runs them
 // in one transaction and answers them all after the commit.
-func (s *Store) commitLoop(syncInterval time.Duration) {
+func (s *Store) commitLoop() {
 	defer close(s.committerDone)
 	debug.SetPanicOnFault(true)
-	var tick <-chan time.Time
-	if s.sync == SyncBatch {
-		t := time.NewTicker(syncInterval)
-		defer t.Stop()
-		tick = t.C
-	}
-	dirty := false
 	batch := make([]*op, 0, 64)
-	for {
-		select {
-		case o, ok := <-s.ops:
-			if !ok {
-				return
-			}
-			batch = append(batch[:0], o)
-			closed := false
-		drain:
-			for len(batch) < maxBatch {
-				select {
-				case o, ok := <-s.ops:
-					if !ok {
-						closed = true
-						break drain
-					}
-					batch = append(batch, o)
-				default:
+	for o := range s.ops {
+		batch = append(batch[:0], o)
+		closed := false
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case o, ok := <-s.ops:
+				if !ok {
+					closed = true
 					break drain
 				}
+				batch = append(batch, o)
+			default:
+				break drain
 			}
-			if s.commit(batch) {
-				dirty = true
-			}
-			clear(batch)
-			if closed {
-				return
-			}
-		case <-tick:
-			if dirty {
+		}
+		if s.commit(batch) {
+			s.dirty.Store(true)
+		}
+		clear(batch)
+		if closed {
+			return
+		}
+	}
+}
+
+// syncLoop fsyncs the file every interval when commits were written since
+// the last fsync (SyncBatch). It runs beside the committer, not in its way.
+func (s *Store) syncLoop(ctx context.Context, interval time.Duration) {
+	defer s.wg.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if s.dirty.Swap(false) {
 				if err := s.db.Sync(); err != nil {
+					s.dirty.Store(true)
 					s.log.Error("bolt: fsync failed", "file", s.path, "err", err)
-				} else {
-					dirty = false
 				}
 			}
 		}
