@@ -431,7 +431,9 @@ func (n *nodeNode) waitObs(t *testing.T, what string, fn func(map[string]any) bo
 }
 
 // bin is a binary value in node.js's JSON form.
-func bin(b []byte) map[string]any { return map[string]any{"$bin": base64.StdEncoding.EncodeToString(b)} }
+func bin(b []byte) map[string]any {
+	return map[string]any{"$bin": base64.StdEncoding.EncodeToString(b)}
+}
 
 // decodeBin reads a node.js JSON binary value.
 func decodeBin(v any) ([]byte, bool) {

@@ -120,40 +120,49 @@ type privateRedis struct {
 	addr string
 	port int
 	dir  string
+	args []string
 	cmd  *exec.Cmd
 }
 
-func startPrivateRedis(t *testing.T) *privateRedis {
+func startPrivateRedis(t *testing.T, args ...string) *privateRedis {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
+	r := reservePrivateRedis(t, args...)
+	r.start()
+	return r
+}
+
+// reservePrivateRedis picks a free port and a directory for a private
+// redis-server without starting it.
+func reservePrivateRedis(t *testing.T, args ...string) *privateRedis {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
 		requireOrSkip(t, "redis-server is not installed")
 	}
-	_ = bin
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	_ = l.Close()
-	r := &privateRedis{t: t, port: port, addr: "127.0.0.1:" + strconv.Itoa(port), dir: t.TempDir()}
-	r.start()
-	t.Cleanup(r.stop)
+	r := &privateRedis{t: t, port: port, addr: "127.0.0.1:" + strconv.Itoa(port), dir: t.TempDir(), args: args}
+	t.Cleanup(func() { r.kill(os.Kill) })
 	return r
 }
 
 func (r *privateRedis) start() {
 	r.t.Helper()
-	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", r.dir, "--logfile", filepath.Join(r.dir, "redis.log"))
+	args := append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "",
+		"--dir", r.dir, "--logfile", filepath.Join(r.dir, "redis.log")}, r.args...)
+	r.cmd = exec.Command("redis-server", args...)
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatalf("start redis-server: %v", err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", r.addr, 100*time.Millisecond)
+		c := goredis.NewClient(&goredis.Options{Addr: r.addr, MaxRetries: -1})
+		err := c.Ping(context.Background()).Err()
+		_ = c.Close()
 		if err == nil {
-			_ = c.Close()
 			return
 		}
 		if time.Now().After(deadline) {
@@ -163,11 +172,12 @@ func (r *privateRedis) start() {
 	}
 }
 
-func (r *privateRedis) stop() {
+// kill stops the server with sig and waits for it to exit.
+func (r *privateRedis) kill(sig os.Signal) {
 	if r.cmd == nil || r.cmd.Process == nil {
 		return
 	}
-	_ = r.cmd.Process.Kill()
+	_ = r.cmd.Process.Signal(sig)
 	_ = r.cmd.Wait()
 	r.cmd = nil
 }

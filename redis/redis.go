@@ -33,6 +33,7 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 	"github.com/switchboard-io/switchboard"
 )
 
@@ -134,8 +135,8 @@ type Cluster struct {
 	run      *runState           // nil when stopped
 	closed   bool
 
-	errMu   sync.Mutex
-	lastErr error
+	errMu sync.Mutex
+	errs  map[string]error // by background loop ("pubsub", "stream <name>")
 }
 
 // runState is the background work of a running Cluster.
@@ -192,25 +193,37 @@ func (c *Cluster) Adapter(ns *switchboard.Namespace) switchboard.Adapter {
 	return a
 }
 
-// Err returns the last error met talking to Redis in the background, or
-// nil once Redis answered again. It suits a readiness probe.
+// Err returns the error of a background loop (stream reader or pub/sub)
+// that could not talk to Redis, or nil when every loop's last exchange with
+// Redis succeeded. It suits a readiness probe.
 func (c *Cluster) Err() error {
 	c.errMu.Lock()
 	defer c.errMu.Unlock()
-	return c.lastErr
+	for _, err := range c.errs {
+		return err
+	}
+	return nil
 }
 
-func (c *Cluster) setErr(err error) {
+// setErr records the state of one loop.
+func (c *Cluster) setErr(loop string, err error) {
 	c.errMu.Lock()
-	changed := (err == nil) != (c.lastErr == nil)
-	c.lastErr = err
-	c.errMu.Unlock()
-	if changed {
-		if err != nil {
-			c.opts.Logger.Warn("redis: Redis unavailable; retrying", "err", err)
-		} else {
-			c.opts.Logger.Info("redis: Redis available")
+	before := len(c.errs)
+	if err == nil {
+		delete(c.errs, loop)
+	} else {
+		if c.errs == nil {
+			c.errs = make(map[string]error)
 		}
+		c.errs[loop] = err
+	}
+	after := len(c.errs)
+	c.errMu.Unlock()
+	switch {
+	case before == 0 && after > 0:
+		c.opts.Logger.Warn("redis: Redis unavailable; retrying", "err", err)
+	case before > 0 && after == 0:
+		c.opts.Logger.Info("redis: Redis available again")
 	}
 }
 
@@ -290,7 +303,7 @@ func (c *Cluster) start() {
 		last, err := lastEntryID(rctx, c.client, stream)
 		rcancel()
 		if err != nil {
-			c.setErr(err)
+			c.setErr("stream "+stream, err)
 			last = ""
 		}
 		run.wg.Add(1)
@@ -358,13 +371,20 @@ func jsHashCode(s string) int32 {
 // client per stream. Clients of unknown types are shared (stopping then
 // waits for the current XREAD to time out).
 func (c *Cluster) readerClient() (goredis.UniversalClient, bool) {
+	// The copies keep the connection settings and drop the per-client
+	// machinery (push handlers, client-side cache, auto-pipelining), which
+	// cannot be shared and which a reader does not need.
+	off := &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	switch cl := c.client.(type) {
 	case *goredis.Client:
 		o := *cl.Options()
-		o.PoolSize, o.MinIdleConns, o.MaxIdleConns = 1, 0, 1
+		o.PoolSize, o.MinIdleConns, o.MaxIdleConns, o.MaxActiveConns = 1, 0, 1, 0
+		o.PushNotificationProcessor, o.MaintNotificationsConfig, o.AutoPipelineOptions = nil, off, nil
+		o.ClientSideCacheConfig, o.ClientSideCache = nil, nil
 		return goredis.NewClient(&o), true
 	case *goredis.ClusterClient:
 		o := *cl.Options()
+		o.PushNotificationProcessor, o.MaintNotificationsConfig, o.AutoPipelineOptions = nil, off, nil
 		return goredis.NewClusterClient(&o), true
 	}
 	return c.client, false
@@ -390,10 +410,11 @@ func (c *Cluster) readLoop(run *runState, rc goredis.UniversalClient, stream, la
 		if last == "" {
 			id, err := lastEntryID(run.ctx, rc, stream)
 			if err != nil {
-				c.setErr(err)
+				c.setErr("stream "+stream, err)
 				b.wait(run.ctx)
 				continue
 			}
+			c.setErr("stream "+stream, nil)
 			last = id
 		}
 		res, err := rc.XRead(run.ctx, &goredis.XReadArgs{
@@ -402,7 +423,7 @@ func (c *Cluster) readLoop(run *runState, rc goredis.UniversalClient, stream, la
 			Block:   c.opts.BlockTime,
 		}).Result()
 		if errors.Is(err, goredis.Nil) {
-			c.setErr(nil)
+			c.setErr("stream "+stream, nil)
 			b.reset()
 			continue
 		}
@@ -410,11 +431,11 @@ func (c *Cluster) readLoop(run *runState, rc goredis.UniversalClient, stream, la
 			if run.ctx.Err() != nil {
 				return
 			}
-			c.setErr(fmt.Errorf("redis: XREAD %s: %w", stream, err))
+			c.setErr("stream "+stream, fmt.Errorf("redis: XREAD %s: %w", stream, err))
 			b.wait(run.ctx)
 			continue
 		}
-		c.setErr(nil)
+		c.setErr("stream "+stream, nil)
 		b.reset()
 		for _, s := range res {
 			for _, m := range s.Messages {
@@ -458,7 +479,7 @@ func (c *Cluster) subscribe(run *runState, channels ...string) {
 	ctx, cancel := context.WithTimeout(run.ctx, c.opts.SubscribeTimeout)
 	defer cancel()
 	if err := run.ps.Subscribe(ctx, channels...); err != nil {
-		c.setErr(fmt.Errorf("redis: SUBSCRIBE: %w", err))
+		c.setErr("pubsub", fmt.Errorf("redis: SUBSCRIBE: %w", err))
 		return // the subscription is renewed when the connection is
 	}
 	for _, w := range waits {
@@ -480,11 +501,12 @@ func (c *Cluster) subLoop(run *runState) {
 			if run.ctx.Err() != nil {
 				return
 			}
-			c.setErr(fmt.Errorf("redis: pub/sub: %w", err))
+			c.setErr("pubsub", fmt.Errorf("redis: pub/sub: %w", err))
 			b.wait(run.ctx) // the PubSub reconnects and resubscribes
 			continue
 		}
 		b.reset()
+		c.setErr("pubsub", nil)
 		switch m := msg.(type) {
 		case *goredis.Subscription:
 			if m.Kind == "subscribe" {
