@@ -904,7 +904,7 @@
 
   // A durable delivery's meta: {room, offset, from} with a numeric offset.
   function isDurableMeta(m) {
-    return isObject(m) && typeof m.offset === "number";
+    return isObject(m) && typeof m.offset === "number" && typeof m.room === "string";
   }
 
   class Socket extends Emitter {

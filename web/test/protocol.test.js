@@ -111,6 +111,28 @@ describe("io() and the Manager", () => {
   });
 });
 
+describe("connection timeout", () => {
+  afterEach(closeClients);
+
+  it("connect_error 'timeout' when the handshake does not complete within opts.timeout", async () => {
+    const net = require("node:net");
+    const sockets = new Set();
+    const silent = net.createServer((c) => sockets.add(c)); // accepts, never answers
+    await new Promise((r) => silent.listen(0, "127.0.0.1", r));
+    try {
+      const s = client(`http://127.0.0.1:${silent.address().port}`, { transports: ["polling"], timeout: 200, reconnection: false });
+      const t0 = Date.now();
+      const [err] = await waitFor(s, "connect_error");
+      assert.equal(err.message, "timeout");
+      assert.ok(Date.now() - t0 >= 190);
+      assert.equal(s.connected, false);
+    } finally {
+      for (const c of sockets) c.destroy();
+      await new Promise((r) => silent.close(r));
+    }
+  });
+});
+
 describe("against a scripted Engine.IO server (polling)", () => {
   let fake;
   afterEach(async () => {

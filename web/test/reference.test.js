@@ -290,6 +290,27 @@ describe("reference server", () => {
     assert.deepEqual((await got).map((a) => a[0]), Array.from({ length: 1000 }, (_, i) => i));
   });
 
+  it("retries with ackTimeout: resends until acked, the callback gets (null, answer)", async () => {
+    const copies = [];
+    srv.io.of("/flaky").on("connection", (ss) => ss.on("save", (v, ack) => {
+      copies.push(v);
+      if (copies.length === 2) ack("saved " + v); // the first copy is "lost"
+    }));
+    const s = client(srv.url + "/flaky", { transports: ["websocket"], retries: 3, ackTimeout: 150 });
+    const args = await new Promise((resolve) => s.emit("save", "doc", (...a) => resolve(a)));
+    assert.deepEqual(args, [null, "saved doc"]);
+    assert.deepEqual(copies, ["doc", "doc"]);
+  });
+
+  it("extraHeaders reach the server on polling and websocket", async () => {
+    const nsp = srv.io.of("/headers");
+    nsp.on("connection", (ss) => ss.emit("h", ss.handshake.headers["x-switchboard-test"], ss.conn.request.headers["x-switchboard-test"]));
+    for (const transports of [["polling"], ["websocket"]]) {
+      const s = client(srv.url + "/headers", { transports, extraHeaders: { "x-switchboard-test": "yes-" + transports[0] } });
+      assert.deepEqual(await waitFor(s, "h"), ["yes-" + transports[0], "yes-" + transports[0]]);
+    }
+  });
+
   it("on / once / off / onAny behave like socket.io-client; reserved names cannot be emitted", async () => {
     const s = client(srv.url, { transports: ["websocket"] });
     await waitFor(s, "connect");
