@@ -1,9 +1,11 @@
 package bolt_test
 
 import (
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/switchboard-io/switchboard"
 	"github.com/switchboard-io/switchboard/bolt"
@@ -91,3 +93,39 @@ func BenchmarkAppendSyncBatch(b *testing.B) {
 }
 
 func BenchmarkRead(b *testing.B) { storetest.BenchRead(b, newOpener(bolt.SyncAlways).open) }
+
+// BenchmarkOpen measures Open of a store holding 200,000 events of 128
+// bytes in 10 rooms: the full check of the file. It reports events/s.
+func BenchmarkOpen(b *testing.B) {
+	const rooms, perRoom = 10, 20_000
+	path := filepath.Join(b.TempDir(), "store.db")
+	ret := switchboard.Retention{}
+	s, err := bolt.Open(path, &bolt.Options{Sync: bolt.SyncNone, Retention: &ret})
+	if err != nil {
+		b.Fatal(err)
+	}
+	batch := make([]switchboard.StoredEvent, 1000)
+	for r := 0; r < rooms; r++ {
+		for n := 0; n < perRoom; n += len(batch) {
+			for i := range batch {
+				batch[i] = switchboard.StoredEvent{Data: make([]byte, 128)}
+			}
+			if _, err := s.Append(ctx, fmt.Sprintf("room-%d", r), batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		s, err := bolt.Open(path, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
+	}
+	b.ReportMetric(float64(rooms*perRoom*b.N)/time.Since(start).Seconds(), "events/s")
+}
