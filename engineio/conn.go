@@ -170,7 +170,20 @@ func (c *Conn) Close(reason string) { c.close(reason, closeGraceful) }
 
 func (c *Conn) close(reason string, mode closeMode) {
 	c.mu.Lock()
-	if c.state == stateClosed || (c.state == stateClosing && mode != closeImmediate) {
+	if c.state == stateClosed {
+		c.mu.Unlock()
+		return
+	}
+	if c.state == stateClosing && mode != closeImmediate {
+		// A server shutdown does not wait for a polling client to come
+		// back for the close packet of a session already closing.
+		if mode == closeShutdown && c.ws == nil && c.probe == nil && !c.polling {
+			c.finishLocked()
+			return
+		}
+		if mode == closeShutdown {
+			c.shutdown = true
+		}
 		c.mu.Unlock()
 		return
 	}
@@ -178,7 +191,10 @@ func (c *Conn) close(reason string, mode closeMode) {
 		c.reason = reason
 	}
 	c.stopTimersLocked()
-	if p := c.probe; p != nil {
+	// A graceful close lets an upgrade in progress finish, so that what is
+	// queued (a DISCONNECT, say) goes out on the websocket before the close
+	// frame, as engine.io does; the upgrade timeout still bounds it.
+	if p := c.probe; p != nil && mode != closeGraceful {
 		c.probe = nil
 		c.upgrading = false
 		_ = p.raw.Close()

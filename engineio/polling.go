@@ -89,7 +89,11 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 		}
 		if c.queue != nil && len(*c.queue) > 0 {
 			batch = c.takeLocked()
-			closePkt = c.state == stateClosing
+			// The close packet goes in the next poll, as in engine.io:
+			// socket.io-client handles an engine close before the packets
+			// decoded with it, so a DISCONNECT sharing its response would
+			// be lost. A shutdown does not wait.
+			closePkt = c.state == stateClosing && c.shutdown
 			break
 		}
 		if c.state == stateClosing {

@@ -2,6 +2,7 @@ package engineio_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -354,8 +355,12 @@ func TestConnClosePolling(t *testing.T) {
 	if err := c.Send(engineio.Message{Data: []byte("late")}); !errors.Is(err, engineio.ErrClosed) {
 		t.Errorf("Send after Close: %v", err)
 	}
-	if code, body := h.get(sid); code != 200 || body != "4bye\x1e1" {
+	// Queued packets first; the close packet comes with the next poll.
+	if code, body := h.get(sid); code != 200 || body != "4bye" {
 		t.Errorf("GET after Close: %d %q", code, body)
+	}
+	if code, body := h.get(sid); code != 200 || body != "1" {
+		t.Errorf("second GET after Close: %d %q", code, body)
 	}
 	if r := h.waitClosed(sid); r != "forced close" {
 		t.Errorf("reason %q", r)
@@ -534,8 +539,28 @@ func TestCloseInsideOnConnection(t *testing.T) {
 	b := new(strings.Builder)
 	_, _ = copyBody(b, resp)
 	resp.Body.Close()
-	if !strings.HasPrefix(b.String(), "0{") || !strings.HasSuffix(b.String(), "\x1e1") {
-		t.Errorf("handshake body %q: want open then close packet", b.String())
+	body := b.String()
+	if !strings.HasPrefix(body, "0{") {
+		t.Fatalf("handshake body %q: want the open packet", body)
+	}
+	// The close packet comes with the next poll, as in engine.io, never in
+	// the same response as queued packets.
+	if !strings.HasSuffix(body, "}") {
+		t.Fatalf("handshake body %q carries more than the open packet", body)
+	}
+	var open struct{ SID string }
+	if err := json.Unmarshal([]byte(body[1:]), &open); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = ts.Client().Get(ts.URL + "/?EIO=4&transport=polling&sid=" + open.SID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Reset()
+	_, _ = copyBody(b, resp)
+	resp.Body.Close()
+	if b.String() != "1" {
+		t.Errorf("next poll %q, want the close packet", b.String())
 	}
 	select {
 	case r := <-closed:

@@ -207,7 +207,7 @@ func (c *Conn) runProbe(t *wsTransport) bool {
 		return false
 	}
 	c.mu.Lock()
-	if c.probe != t || c.state != stateOpen {
+	if c.probe != t || c.state == stateClosed {
 		c.mu.Unlock()
 		return false
 	}
@@ -221,7 +221,7 @@ func (c *Conn) runProbe(t *wsTransport) bool {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.probe != t || c.state != stateOpen {
+	if c.probe != t || c.state == stateClosed {
 		return false
 	}
 	c.probe = nil
@@ -233,7 +233,11 @@ func (c *Conn) runProbe(t *wsTransport) bool {
 	c.ws = t
 	c.transport = transportWebsocket
 	c.signalLocked()
-	if c.queue != nil && len(*c.queue) > 0 {
+	if (c.queue != nil && len(*c.queue) > 0) || c.state == stateClosing {
+		// A closing session flushes on the websocket, then closes it.
+		if c.state == stateClosing {
+			_ = t.raw.Conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
+		}
 		c.kickLocked()
 	}
 	return true
