@@ -95,6 +95,7 @@ func (s *connsScenario) run(ctx context.Context, c *config) (*Result, error) {
 		res.add("rss_per_conn_open_kb", float64(rss1-rss0)/1024/n, "KiB", "")
 		res.add("server_idle_cpu", perSecond(cpu, wall), "cores", "lower")
 	}
+	meter.report(res, wall)
 	res.add("still_connected", float64(connected), "sockets", "higher")
 	res.add("disconnects", float64(dropped.Load()), "sockets", "lower")
 	if connected < len(socks) {

@@ -105,6 +105,7 @@ func (e *echoScenario) run(ctx context.Context, c *config) (*Result, error) {
 		res.add("round_trips_per_cpu_s", perSecond(n, cpu), "acks/cpu-s", "higher")
 		res.add("server_cpu_util", perSecond(cpu, wall), "cores", "")
 	}
+	meter.report(res, wall)
 	res.addLatency("latency", &lat)
 	res.add("mismatched", float64(mismatch.Load()), "acks", "lower")
 	res.add("failed", float64(failed.Load()), "acks", "lower")

@@ -293,6 +293,7 @@ func (f *fanoutScenario) run(ctx context.Context, c *config) (*Result, error) {
 		res.add("deliveries_per_cpu_s", perSecond(float64(delivered), cpu), "events/cpu-s", "higher")
 		res.add("server_cpu_util", perSecond(cpu, wall), "cores", "")
 	}
+	meter.report(res, wall)
 	res.addLatency("latency", &st.lat)
 	res.add("lost", float64(lost), "events", "lower")
 	res.add("out_of_order", float64(ooo), "events", "lower")

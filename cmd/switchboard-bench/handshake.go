@@ -87,6 +87,7 @@ func (h *handshakeScenario) run(ctx context.Context, c *config) (*Result, error)
 		res.add("handshakes_per_cpu_s", perSecond(n, cpu), "conns/cpu-s", "higher")
 		res.add("server_cpu_util", perSecond(cpu, wall), "cores", "")
 	}
+	meter.report(res, wall)
 	res.addLatency("connect", &lat)
 	res.add("failed", float64(failed.Load()), "conns", "lower")
 	if firstErr != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -76,13 +77,16 @@ func parseStatusRSS(b []byte) (int64, error) {
 	return 0, errors.New("/proc status: no VmRSS")
 }
 
-// cpuMeter measures the server's CPU seconds over an interval; with no
-// server PID it measures nothing.
+// cpuMeter measures the server's CPU seconds over an interval (nothing
+// with no server PID), and the load tool's own.
 type cpuMeter struct {
-	pid   int
-	start float64
-	t0    time.Time
-	err   error
+	pid        int
+	start      float64
+	self0      float64
+	t0         time.Time
+	err        error
+	selfCPU    float64 // set by stop
+	selfCPUErr error
 }
 
 func startCPU(pid int) *cpuMeter {
@@ -90,6 +94,7 @@ func startCPU(pid int) *cpuMeter {
 	if pid > 0 {
 		m.start, m.err = procCPU(pid)
 	}
+	m.self0, m.selfCPUErr = procCPU(os.Getpid())
 	return m
 }
 
@@ -97,6 +102,12 @@ func startCPU(pid int) *cpuMeter {
 // (cpu is 0 when not measured).
 func (m *cpuMeter) stop() (cpu, wall float64, err error) {
 	wall = time.Since(m.t0).Seconds()
+	if m.selfCPUErr == nil {
+		var self float64
+		if self, m.selfCPUErr = procCPU(os.Getpid()); m.selfCPUErr == nil {
+			m.selfCPU = self - m.self0
+		}
+	}
 	if m.pid <= 0 || m.err != nil {
 		return 0, wall, m.err
 	}
@@ -105,6 +116,19 @@ func (m *cpuMeter) stop() (cpu, wall float64, err error) {
 		return 0, wall, err
 	}
 	return end - m.start, wall, nil
+}
+
+// report adds the load tool's CPU use to r, with a note when the tool, not
+// the server, was probably the bottleneck.
+func (m *cpuMeter) report(r *Result, wall float64) {
+	if m.selfCPUErr != nil {
+		return
+	}
+	util := perSecond(m.selfCPU, wall)
+	r.add("tool_cpu_util", util, "cores", "")
+	if procs := float64(runtime.GOMAXPROCS(0)); util > 0.85*procs {
+		r.note("the load tool used %.2f of its %g core(s): figures other than per-server-CPU-second ones are bounded by the tool", util, procs)
+	}
 }
 
 // raiseNoFile raises the soft open-files limit to the hard limit and returns
