@@ -2,9 +2,9 @@
 GO ?= go
 FUZZTIME ?= 20s
 
-.PHONY: test deps unit fuzz vet run
+.PHONY: test deps unit js fuzz vet run
 
-test: deps vet unit fuzz
+test: deps vet unit js fuzz
 
 deps:
 	npm ci --no-audit --no-fund --loglevel=error
@@ -15,6 +15,11 @@ vet:
 
 unit:
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+# The JS client's tests (node's test runner), against the Node reference
+# server and the Go server.
+js:
+	node --test web/test/
 
 # Each fuzz target for FUZZTIME (go test allows one -fuzz target per run).
 fuzz:

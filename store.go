@@ -23,15 +23,19 @@ import (
 //     resume exactly.
 type Store interface {
 	// Append adds events to the end of room's log, creating the log, and
-	// returns the offset of the first one.
+	// returns the offset of the first one. Appending no events is an error.
+	// Empty room and subscriber names are refused everywhere. If ctx ends
+	// while the write waits for its commit, ctx.Err() is returned and the
+	// events may or may not be stored; an already-ended ctx changes nothing.
 	Append(ctx context.Context, room string, events []StoredEvent) (first uint64, err error)
-	// Read returns up to limit events of room with offset >= from, oldest
-	// first. Events trimmed by retention are skipped: compare the first
-	// offset returned (or LogInfo.First) with from to detect a gap.
+	// Read returns up to limit (≥ 1) events of room with offset >= from,
+	// oldest first. Events trimmed by retention are skipped: compare the
+	// first offset returned (or LogInfo.First) with from to detect a gap. A
+	// room without a log reads as empty.
 	Read(ctx context.Context, room string, from uint64, limit int) ([]StoredEvent, error)
 	// Info describes room's log; ok is false if the room has no log.
 	Info(ctx context.Context, room string) (info LogInfo, ok bool, err error)
-	// Rooms lists the rooms that have a log.
+	// Rooms lists the rooms that have a log, sorted.
 	Rooms(ctx context.Context) ([]string, error)
 
 	// SetCursor records subscriber's position in room, creating the
@@ -39,12 +43,15 @@ type Store interface {
 	// acknowledged, and so are the offsets in acked (all above cursor:
 	// events acknowledged out of order, at most a few hundred). Cursors only
 	// move forward: a call with a cursor lower than the stored one is
-	// ignored; otherwise acked replaces the stored set.
+	// ignored, acked included; otherwise acked (in any order) replaces the
+	// stored set, kept sorted without duplicates or offsets ≤ cursor. A
+	// subscription may exist for a room that has no log yet.
 	SetCursor(ctx context.Context, room, subscriber string, cursor uint64, acked []uint64) error
 	// Cursor returns subscriber's position in room; ok is false without a
 	// subscription.
 	Cursor(ctx context.Context, room, subscriber string) (sub Subscription, ok bool, err error)
-	// DeleteCursor ends subscriber's subscription to room.
+	// DeleteCursor ends subscriber's subscription to room; ending one that
+	// does not exist is not an error.
 	DeleteCursor(ctx context.Context, room, subscriber string) error
 	// Subscriptions returns the rooms subscriber is subscribed to, with
 	// their cursors.
@@ -52,7 +59,8 @@ type Store interface {
 	// Subscribers returns the subscribers of room with their cursors.
 	Subscribers(ctx context.Context, room string) ([]Subscription, error)
 
-	// Close flushes and releases the store.
+	// Close flushes and releases the store; closing it again returns
+	// ErrStoreClosed.
 	Close() error
 }
 
@@ -82,7 +90,9 @@ type Subscription struct {
 }
 
 // Retention bounds what a store keeps of each room's log. Zero fields mean
-// no bound of that kind. The oldest events go first.
+// no bound of that kind. The oldest events go first; an event larger than
+// MaxBytes is stored, confirmed and trimmed at once. A log emptied by
+// retention keeps its Last offset and Epoch.
 type Retention struct {
 	MaxAge    time.Duration
 	MaxEvents int
