@@ -109,9 +109,8 @@ func TestRedisRestart(t *testing.T) {
 	want := append([]string(nil), acked...)
 	nFailed := len(failed)
 	mu.Unlock()
-	if nFailed == 0 {
-		t.Error("no Emit failed while Redis was down")
-	}
+	// (An Emit during the outage may also block in the client's retries
+	// and succeed once Redis is back, so nFailed may be 0.)
 	p.waitEvent(t, "m", want[len(want)-1])
 	var got []string
 	for _, e := range p.received() {
