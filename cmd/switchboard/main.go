@@ -1,7 +1,8 @@
-// Command switchboard runs a Socket.IO server. For now it is a runnable
-// example: on the default namespace, "echo" acknowledges with its arguments
-// and "chat" is relayed to every other client (to a room when the client
-// joined one with "join").
+// Command switchboard is the Switchboard hub: a Socket.IO-compatible
+// real-time hub and message queue in one binary. Browsers connect with any
+// Socket.IO client, join the rooms their token allows and publish; backends
+// publish over an HTTP API. Run "switchboard --help" for every setting and
+// see docs/hub.md.
 package main
 
 import (
@@ -10,80 +11,68 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"syscall"
-	"time"
-
-	"github.com/switchboard-io/switchboard"
 )
 
+// version is set at build time with -ldflags "-X main.version=v1.2.3";
+// otherwise the module version, or "dev".
+var version = ""
+
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stderr); err != nil {
+	m := &Main{Stdout: os.Stdout, Stderr: os.Stderr, LookupEnv: os.LookupEnv}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	m.StopSignals = stop
+	err := m.Run(ctx, os.Args[1:])
+	stop()
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.As(err, new(usageError)):
+		fmt.Fprintln(os.Stderr, "switchboard:", err)
+		os.Exit(2)
+	default:
 		fmt.Fprintln(os.Stderr, "switchboard:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("switchboard", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:3000", "address to listen on")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
+// Main is the program, with its environment injected for tests.
+type Main struct {
+	Stdout, Stderr io.Writer
+	LookupEnv      func(string) (string, bool)
+	// StopSignals, if set, is called once a shutdown begins, so that a
+	// second signal kills the process at once.
+	StopSignals func()
+}
 
-	srv := switchboard.NewServer(&switchboard.Options{Logger: logger})
-	srv.OnConnection(func(s *switchboard.Socket) {
-		s.On("echo", func(args switchboard.Args, ack switchboard.AckFunc) { ack(args.Echo()...) })
-		s.On("join", func(room string, ack switchboard.AckFunc) {
-			if err := s.Join(room); err != nil {
-				ack(map[string]any{"ok": false, "error": err.Error()})
-				return
-			}
-			ack(map[string]any{"ok": true})
-		})
-		s.On("chat", func(room, text string) {
-			if room == "" {
-				_ = s.Broadcast().Emit("chat", room, text)
-				return
-			}
-			_ = s.To(room).Emit("chat", room, text)
-		})
-	})
-
-	mux := http.NewServeMux()
-	mux.Handle("/socket.io/", srv)
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return err
+// Run dispatches to a command. ctx ending starts a graceful shutdown.
+func (m *Main) Run(ctx context.Context, args []string) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "version", "--version", "-version":
+			fmt.Fprintf(m.Stdout, "switchboard %s %s %s/%s\n", Version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			return nil
+		case "help":
+			var c Config
+			printUsage(m.Stdout, c.flagSet(io.Discard))
+			return nil
+		case "serve":
+			args = args[1:]
+		}
 	}
-	logger.Info("switchboard listening", "addr", ln.Addr().String())
+	return (&ServeCommand{Main: m}).Run(ctx, args)
+}
 
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+// Version returns the build's version.
+func Version() string {
+	if version != "" {
+		return version
 	}
-	logger.Info("switchboard shutting down")
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	// Close the Socket.IO server first: it ends long-polls and websockets
-	// that http.Server.Shutdown would otherwise wait for.
-	err = srv.Close(shutdown)
-	if herr := hs.Shutdown(shutdown); herr != nil && !errors.Is(herr, http.ErrServerClosed) && err == nil {
-		err = herr
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
 	}
-	return err
+	return "dev"
 }
