@@ -130,7 +130,8 @@ args() {
 	# 30 s of idling: longer than the 25 s ping interval, so every
 	# connection answers at least one ping.
 	conns) echo conns -n 19000 -duration 30s -sources 4 -dial-concurrency 200 "${common[@]}" ;;
-	handshake) echo handshake -concurrency 16 -warmup 1s -duration 5s -sources 4 "${common[@]}" ;;
+	# Node needs seconds of warm-up (JIT) before its handshake rate settles.
+	handshake) echo handshake -concurrency 64 -warmup 3s -duration 5s -sources 4 "${common[@]}" ;;
 	*) echo "run.sh: unknown scenario $1" >&2; exit 2 ;;
 	esac
 }
