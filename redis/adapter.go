@@ -104,10 +104,17 @@ func (a *adapter) opContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), a.c.opts.RequestTimeout)
 }
 
+// isClosed reports whether the adapter or its Cluster was closed.
 func (a *adapter) isClosed() bool {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.closed
+	closed := a.closed
+	a.mu.Unlock()
+	if closed {
+		return true
+	}
+	a.c.mu.Lock()
+	defer a.c.mu.Unlock()
+	return a.c.closed
 }
 
 // xadd appends a persistent message to the stream and returns its id.
