@@ -30,8 +30,9 @@ type Adapter interface {
 	// adapter's namespace; p must not be modified.
 	Broadcast(p *parser.Packet, opts BroadcastOptions) error
 	// BroadcastWithAck sends a packet asking every selected socket for an
-	// acknowledgement. clientCount is called once per node with the number
-	// of sockets reached there; ack once per answer.
+	// acknowledgement. clientCount is called exactly once, with the number
+	// of sockets reached on all nodes together (a cluster adapter sums the
+	// nodes' counts first); ack is called once per answer, before or after.
 	BroadcastWithAck(p *parser.Packet, opts BroadcastOptions, clientCount func(int), ack func(Args)) error
 
 	// FetchSockets describes the selected sockets.

@@ -60,8 +60,10 @@ func newCluster(t *testing.T, nodes int, newServer func(t *testing.T) *switchboa
 			})
 			s.On("leave", func(room string, ack switchboard.AckFunc) { s.Leave(room); ack("ok") })
 			s.On("setData", func(v string, ack switchboard.AckFunc) { s.SetData(v); ack("ok") })
-			s.On("toRoom", func(room, msg string) { _ = s.To(room).Emit("m", msg) })
-			s.On("broadcast", func(msg string) { _ = s.Broadcast().Emit("m", msg) })
+			// These answer once the broadcast left the node, so that a
+			// fence sent afterwards cannot overtake it.
+			s.On("toRoom", func(room, msg string, ack switchboard.AckFunc) { _ = s.To(room).Emit("m", msg); ack("ok") })
+			s.On("broadcast", func(msg string, ack switchboard.AckFunc) { _ = s.Broadcast().Emit("m", msg); ack("ok") })
 		})
 		hs := httptest.NewServer(srv)
 		t.Cleanup(func() {
@@ -241,12 +243,8 @@ func testExcludeSender(t *testing.T, c *cluster) {
 	a := c.connect("a", "room")
 	b := c.connect("b", "room")
 	cc := c.connect("c")
-	if err := b.sock.Emit("toRoom", "room", "from-b"); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.sock.Emit("broadcast", "bcast-a"); err != nil {
-		t.Fatal(err)
-	}
+	b.mustAck(t, "toRoom", "room", "from-b")
+	a.mustAck(t, "broadcast", "bcast-a")
 	a.waitFor(t, "from-b")
 	c.fence(a, b, cc)
 	expectCounts(t, "from-b", map[*peer]int{a: 1, b: 0, cc: 0})
