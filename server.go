@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,7 @@ type Server struct {
 	work      sync.WaitGroup // dispatch goroutines of every client
 	closed    atomic.Bool
 	counters  counters
+	stopWatch context.CancelFunc // ends watchStore; nil without a StoreWatcher
 }
 
 // NewServer returns a Server with the default namespace "/" created.
@@ -39,7 +41,40 @@ func NewServer(opts *Options) *Server {
 	}
 	s.engine = engineio.NewServer(&s.opts.Engine, s.onEngineConn)
 	s.Of("/")
+	if w, ok := s.opts.Store.(StoreWatcher); ok {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stopWatch = cancel
+		s.work.Add(1)
+		go s.watchStore(ctx, w)
+	}
 	return s
+}
+
+// watchStore wakes the durable deliveries of rooms other nodes published to.
+func (s *Server) watchStore(ctx context.Context, w StoreWatcher) {
+	defer s.work.Done()
+	for ctx.Err() == nil {
+		err := w.Watch(ctx, func(key string) {
+			nsp, room, ok := strings.Cut(key, "#")
+			if !ok {
+				return
+			}
+			s.mu.RLock()
+			ns := s.nsps[nsp]
+			s.mu.RUnlock()
+			if ns != nil {
+				ns.durable.notify(room)
+			}
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		s.opts.Logger.Warn("switchboard: watching the store failed; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // ServeHTTP serves Engine.IO requests.
@@ -173,6 +208,9 @@ func (s *Server) Close(ctx context.Context) error {
 		return nil
 	}
 	err := s.engine.Close(ctx)
+	if s.stopWatch != nil {
+		s.stopWatch()
+	}
 	done := make(chan struct{})
 	go func() { s.work.Wait(); close(done) }()
 	select {

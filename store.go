@@ -64,6 +64,16 @@ type Store interface {
 	Close() error
 }
 
+// StoreWatcher is implemented by stores that several servers share (Redis):
+// Watch calls fn with a room's name each time any server appended to it,
+// until ctx ends, and returns then. A Server whose Store implements it
+// watches from NewServer to Close, so that durable deliveries on every node
+// start as soon as any node published. Missing a call only delays delivery
+// until the next publish or reconnect.
+type StoreWatcher interface {
+	Watch(ctx context.Context, fn func(room string)) error
+}
+
 // StoredEvent is one event of a durable room's log. Data is opaque to the
 // store (the server keeps an encoded event in it).
 type StoredEvent struct {
