@@ -1,0 +1,212 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/switchboard-io/switchboard"
+	"github.com/switchboard-io/switchboard/redis"
+	"github.com/switchboard-io/switchboard/storetest"
+)
+
+// storeOpener opens Redis stores each under a prefix of its own, reopens
+// them on the same prefix, and deletes their keys at the end of the test.
+type storeOpener struct {
+	c     goredis.UniversalClient
+	n     atomic.Int64
+	mu    sync.Mutex
+	byPtr map[switchboard.Store]redis.StoreOptions
+}
+
+func newStoreOpener(c goredis.UniversalClient) *storeOpener {
+	return &storeOpener{c: c, byPtr: make(map[switchboard.Store]redis.StoreOptions)}
+}
+
+func (o *storeOpener) openWith(tb testing.TB, opts redis.StoreOptions) switchboard.Store {
+	s := redis.NewStore(o.c, &opts)
+	o.mu.Lock()
+	o.byPtr[s] = opts
+	o.mu.Unlock()
+	return s
+}
+
+func (o *storeOpener) open(tb testing.TB, r switchboard.Retention) switchboard.Store {
+	prefix := fmt.Sprintf("sbtest:%s:%s:%d", runID, strings.ReplaceAll(tb.Name(), "/", ":"), o.n.Add(1))
+	deleteKeysAtEnd(tb, o.c, prefix)
+	return o.openWith(tb, redis.StoreOptions{Prefix: prefix, Retention: &r})
+}
+
+func (o *storeOpener) reopen(tb testing.TB, s switchboard.Store) switchboard.Store {
+	tb.Helper()
+	o.mu.Lock()
+	opts, ok := o.byPtr[s]
+	o.mu.Unlock()
+	if !ok {
+		tb.Fatal("reopen of a store this opener did not open")
+	}
+	if err := s.Close(); err != nil {
+		tb.Fatalf("Close before reopening: %v", err)
+	}
+	s2 := o.openWith(tb, opts)
+	tb.Cleanup(func() { _ = s2.Close() })
+	return s2
+}
+
+// deleteKeysAtEnd removes every key of a store prefix after the test.
+func deleteKeysAtEnd(tb testing.TB, c goredis.UniversalClient, prefix string) {
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var keys []string
+		iter := c.Scan(ctx, 0, "{"+prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		for len(keys) > 0 {
+			n := min(len(keys), 1000)
+			c.Del(ctx, keys[:n]...)
+			keys = keys[n:]
+		}
+	})
+}
+
+func TestStoreSuite(t *testing.T) {
+	c := sharedRedis(t)
+	o := newStoreOpener(c)
+	storetest.Run(t, o.open, o.reopen)
+}
+
+// TestStoreKeys checks the key layout: every key of a room carries the
+// room's hash tag, so a Redis Cluster keeps them on one shard.
+func TestStoreKeys(t *testing.T) {
+	c := sharedRedis(t)
+	ctx := context.Background()
+	prefix := "sbtest:" + runID + ":keys"
+	deleteKeysAtEnd(t, c, prefix)
+	s := redis.NewStore(c, &redis.StoreOptions{Prefix: prefix, Retention: &switchboard.Retention{}})
+	defer s.Close()
+	if _, err := s.Append(ctx, "news", []switchboard.StoredEvent{{Data: []byte("x")}, {Data: []byte("y")}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetCursor(ctx, "news", "alice", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	tag := "{" + prefix + ":news}"
+	for _, k := range []string{tag + ":log", tag + ":meta", tag + ":cursors", tag + ":tokens",
+		"{" + prefix + ":sub:alice}:rooms", "{" + prefix + "}:rooms"} {
+		if n, err := c.Exists(ctx, k).Result(); err != nil || n != 1 {
+			t.Errorf("key %s: exists = %d, %v", k, n, err)
+		}
+	}
+	ids, err := c.XRange(ctx, tag+":log", "-", "+").Result()
+	if err != nil || len(ids) != 2 || ids[0].ID != "1-0" || ids[1].ID != "2-0" {
+		t.Fatalf("stream entries = %+v, %v; want ids 1-0 and 2-0", ids, err)
+	}
+}
+
+// TestStoreAppendScriptReloaded checks that Append works again after Redis
+// forgot its scripts (SCRIPT FLUSH, as after a restart).
+func TestStoreAppendScriptReloaded(t *testing.T) {
+	c := sharedRedis(t)
+	ctx := context.Background()
+	prefix := "sbtest:" + runID + ":flush"
+	deleteKeysAtEnd(t, c, prefix)
+	s := redis.NewStore(c, &redis.StoreOptions{Prefix: prefix})
+	defer s.Close()
+	for i := 1; i <= 3; i++ {
+		if i == 2 {
+			if err := c.ScriptFlush(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		first, err := s.Append(ctx, "r", []switchboard.StoredEvent{{Data: []byte("x")}})
+		if err != nil || first != uint64(i) {
+			t.Fatalf("append %d = %d, %v", i, first, err)
+		}
+	}
+	if err := c.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetCursor(ctx, "r", "a", 2, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStoreWatch checks that an Append on one Store reaches Watch on
+// another, and that Watch returns when its ctx ends or its store closes.
+func TestStoreWatch(t *testing.T) {
+	c := sharedRedis(t)
+	prefix := "sbtest:" + runID + ":watch"
+	deleteKeysAtEnd(t, c, prefix)
+	a := redis.NewStore(c, &redis.StoreOptions{Prefix: prefix})
+	b := redis.NewStore(c, &redis.StoreOptions{Prefix: prefix})
+	defer a.Close()
+
+	got := make(chan string, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	ended := make(chan error, 1)
+	go func() { ended <- b.Watch(ctx, func(room string) { got <- room }) }()
+	// The subscription is not confirmed to the caller: append until one
+	// notification arrives.
+	deadline := time.After(waitLimit)
+	for done := false; !done; {
+		if _, err := a.Append(context.Background(), "r1", []switchboard.StoredEvent{{Data: []byte("x")}}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case r := <-got:
+			if r != "r1" {
+				t.Fatalf("Watch got %q, want r1", r)
+			}
+			done = true
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("no notification")
+		}
+	}
+	cancel()
+	select {
+	case err := <-ended:
+		if err != nil {
+			t.Fatalf("Watch after its ctx ended: %v", err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("Watch did not return when its ctx ended")
+	}
+
+	go func() { ended <- b.Watch(context.Background(), func(string) {}) }()
+	time.Sleep(50 * time.Millisecond)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-ended:
+		if !errors.Is(err, switchboard.ErrStoreClosed) {
+			t.Fatalf("Watch after Close: %v, want ErrStoreClosed", err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("Watch did not return when the store closed")
+	}
+}
+
+func benchOpen(b *testing.B) storetest.OpenFunc {
+	c := goredis.NewClient(&goredis.Options{Addr: redisAddr(), PoolSize: 300})
+	if err := c.Ping(context.Background()).Err(); err != nil {
+		b.Skipf("SKIPPING: no Redis at %s: %v", redisAddr(), err)
+	}
+	b.Cleanup(func() { _ = c.Close() })
+	o := newStoreOpener(c)
+	return o.open
+}
+
+func BenchmarkStoreAppend(b *testing.B) { storetest.BenchAppend(b, benchOpen(b)) }
+
+func BenchmarkStoreRead(b *testing.B) { storetest.BenchRead(b, benchOpen(b)) }
