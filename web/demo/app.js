@@ -126,6 +126,7 @@
     socket.on("disconnect", onDisconnect);
     socket.on("connect_error", (err) => {
       if (socket.active) setStatus("reconnecting", "Reconnecting… (" + err.message + ")");
+      else if (err.message === "unauthorized") setStatus("error", "Refused: this hub wants a token (the demo needs development mode)");
       else setStatus("error", "Refused by the hub: " + err.message);
     });
     socket.io.on("reconnect_attempt", (n) => setStatus("reconnecting", "Reconnecting… (attempt " + n + ")"));
@@ -160,7 +161,9 @@
     if (!state.offlineSince) {
       state.offlineSince = Date.now();
       for (const room of state.rooms.values()) {
-        sys(room, manual ? "You went offline" : "Connection lost (" + reason + ")", "offline");
+        let line = manual ? "You went offline" : "Connection lost (" + reason + ")";
+        if (!room.durable) line += ": this room is live, messages sent meanwhile will not reach you";
+        sys(room, line, "offline");
         room.members.clear();
       }
     }
