@@ -2,7 +2,8 @@
 // the built switchboard binary, two browser contexts (alice and bob) chatting in a durable
 // room, bob going offline with the page's toggle while alice writes three messages, and those
 // three appearing in bob's page, marked as missed, once he is back online; presence join/leave
-// seen by alice. Saves a screenshot of bob's page to web/e2e/screenshots/demo.png.
+// seen by alice. Saves a screenshot of bob's page to web/e2e/screenshots/demo.png (or to
+// $SWITCHBOARD_E2E_SCREENSHOT) and prints its path.
 //
 // Needs `go`, Debian's chromium (/usr/bin/chromium, or SWITCHBOARD_CHROMIUM) and the npm package
 // playwright-core (a devDependency: `npm ci`). Without one of them the test is skipped loudly,
@@ -21,7 +22,8 @@ const { spawn, spawnSync, execFile } = require("node:child_process");
 const repo = path.resolve(__dirname, "..", "..");
 const requireAll = process.env.SWITCHBOARD_REQUIRE_ALL === "1";
 const chromiumPath = process.env.SWITCHBOARD_CHROMIUM || "/usr/bin/chromium";
-const screenshot = path.join(__dirname, "screenshots", "demo.png");
+// The committed screenshot is rewritten by every run; SWITCHBOARD_E2E_SCREENSHOT puts it elsewhere.
+const screenshot = path.resolve(process.env.SWITCHBOARD_E2E_SCREENSHOT || path.join(__dirname, "screenshots", "demo.png"));
 const ROOM = "durable-e2e";
 
 function loadPlaywright() {
@@ -40,7 +42,9 @@ if (!playwright) missing.push("npm package playwright-core is not installed (npm
 
 if (missing.length) {
   const why = missing.join("; ");
-  process.stderr.write(`\n*** SKIPPING the demo page browser test: ${why} (set SWITCHBOARD_REQUIRE_ALL=1 to make this a failure) ***\n\n`);
+  process.stderr.write(requireAll
+    ? `\n*** FAILING the demo page browser test (SWITCHBOARD_REQUIRE_ALL=1): ${why} ***\n\n`
+    : `\n*** SKIPPING the demo page browser test: ${why} (set SWITCHBOARD_REQUIRE_ALL=1 to make this a failure) ***\n\n`);
   if (requireAll) test("demo page in headless Chromium: prerequisites (SWITCHBOARD_REQUIRE_ALL=1)", () => assert.fail(why));
   else test("demo page in headless Chromium", { skip: why }, () => {});
 } else {
