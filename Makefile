@@ -19,7 +19,7 @@ unit:
 # The JS client's tests (node's test runner), against the Node reference
 # server and the Go server.
 js:
-	node --test web/test/
+	node --test web/test/ web/e2e/
 
 # Each fuzz target for FUZZTIME (go test allows one -fuzz target per run).
 fuzz:

@@ -2,8 +2,8 @@
 // the built switchboard binary, two browser contexts (alice and bob) chatting in a durable
 // room, bob going offline with the page's toggle while alice writes three messages, and those
 // three appearing in bob's page, marked as missed, once he is back online; presence join/leave
-// seen by alice. Saves a screenshot of bob's page to web/e2e/screenshots/demo.png (or to
-// $SWITCHBOARD_E2E_SCREENSHOT) and prints its path.
+// seen by alice. Saves a screenshot of bob's page to $TMPDIR/switchboard-demo.png (or to
+// $SWITCHBOARD_E2E_SCREENSHOT) and prints its path; docs/demo.png is one such screenshot.
 //
 // Needs `go`, Debian's chromium (/usr/bin/chromium, or SWITCHBOARD_CHROMIUM) and the npm package
 // playwright-core (a devDependency: `npm ci`). Without one of them the test is skipped loudly,
@@ -22,8 +22,7 @@ const { spawn, spawnSync, execFile } = require("node:child_process");
 const repo = path.resolve(__dirname, "..", "..");
 const requireAll = process.env.SWITCHBOARD_REQUIRE_ALL === "1";
 const chromiumPath = process.env.SWITCHBOARD_CHROMIUM || "/usr/bin/chromium";
-// The committed screenshot is rewritten by every run; SWITCHBOARD_E2E_SCREENSHOT puts it elsewhere.
-const screenshot = path.resolve(process.env.SWITCHBOARD_E2E_SCREENSHOT || path.join(__dirname, "screenshots", "demo.png"));
+const screenshot = path.resolve(process.env.SWITCHBOARD_E2E_SCREENSHOT || path.join(os.tmpdir(), "switchboard-demo.png"));
 const ROOM = "durable-e2e";
 
 function loadPlaywright() {
