@@ -234,6 +234,8 @@ func (h *Hub) onConnection(s *switchboard.Socket) {
 	s.On("leave", func(a switchboard.Args, ack switchboard.AckFunc) { ack(h.leave(s, a)) })
 	s.On("publish", func(a switchboard.Args, ack switchboard.AckFunc) { ack(h.publishFromSocket(s, a)) })
 	s.On("presence", func(a switchboard.Args, ack switchboard.AckFunc) { ack(h.presence(s, a)) })
+	// echo answers with its arguments: a round-trip check for clients.
+	s.On("echo", func(a switchboard.Args, ack switchboard.AckFunc) { ack(a.Echo()...) })
 	if h.recoveryWindow > 0 {
 		sid := s.ID()
 		s.On("disconnecting", func(reason string) {
@@ -367,7 +369,7 @@ func (h *Hub) join(s *switchboard.Socket, a switchboard.Args) answer {
 		if err := s.Join(room); err != nil {
 			return h.opError(err)
 		}
-		return ok("room", room, "durable", false)
+		return ok()
 	}
 	if !h.IsDurable(room) {
 		return fail(CodeNotDurable, "room %q is not durable", room)
@@ -386,7 +388,7 @@ func (h *Hub) join(s *switchboard.Socket, a switchboard.Args) answer {
 	if err != nil {
 		return h.opError(err)
 	}
-	return ok("room", room, "durable", true)
+	return ok()
 }
 
 func (h *Hub) leave(s *switchboard.Socket, a switchboard.Args) answer {
@@ -400,7 +402,7 @@ func (h *Hub) leave(s *switchboard.Socket, a switchboard.Args) answer {
 	}
 	if !opts.Durable {
 		s.StopDurable(room)
-		return ok("room", room)
+		return ok()
 	}
 	if !h.IsDurable(room) {
 		return fail(CodeNotDurable, "room %q is not durable", room)
@@ -410,10 +412,10 @@ func (h *Hub) leave(s *switchboard.Socket, a switchboard.Args) answer {
 	}
 	ctx, cancel := h.storeCtx()
 	defer cancel()
-	if err := s.LeaveDurable(ctx, room); err != nil {
+	if err := s.UnsubscribeDurable(ctx, room); err != nil {
 		return h.opError(err)
 	}
-	return ok("room", room)
+	return ok()
 }
 
 func (h *Hub) presence(s *switchboard.Socket, a switchboard.Args) answer {
