@@ -3,6 +3,7 @@ package redis_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http/httptest"
 	"sync"
 	"testing"
@@ -35,7 +36,8 @@ type durableNode struct {
 
 // startDurableNode starts a node whose "sub" event subscribes the socket
 // to a durable room.
-func startDurableNode(t *testing.T, c goredis.UniversalClient, aopts *redis.Options, sopts *redis.StoreOptions, durable switchboard.DurableOptions) *durableNode {
+// A nil logger is slog.Default().
+func startDurableNode(t *testing.T, c goredis.UniversalClient, aopts *redis.Options, sopts *redis.StoreOptions, durable switchboard.DurableOptions, logger *slog.Logger) *durableNode {
 	t.Helper()
 	store := redis.NewStore(c, sopts)
 	cl := redis.New(c, aopts)
@@ -44,6 +46,7 @@ func startDurableNode(t *testing.T, c goredis.UniversalClient, aopts *redis.Opti
 		Store:    store,
 		Identity: authIdentity,
 		Durable:  durable,
+		Logger:   logger,
 	})
 	srv.OnConnection(func(s *switchboard.Socket) {
 		s.On("sub", func(room string, ack switchboard.AckFunc) {
@@ -187,8 +190,8 @@ func TestDurableAcrossNodes(t *testing.T) {
 	prefix := "sbtest:" + runID + ":durable"
 	deleteKeysAtEnd(t, c, prefix)
 	sopts := &redis.StoreOptions{Prefix: prefix}
-	nodeA := startDurableNode(t, c, aopts, sopts, switchboard.DurableOptions{})
-	nodeB := startDurableNode(t, c, aopts, sopts, switchboard.DurableOptions{})
+	nodeA := startDurableNode(t, c, aopts, sopts, switchboard.DurableOptions{}, nil)
+	nodeB := startDurableNode(t, c, aopts, sopts, switchboard.DurableOptions{}, nil)
 
 	// Published on A, delivered on B, in order.
 	alice := connectDurableSub(t, nodeB.url, "alice", "news", 0)

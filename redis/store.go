@@ -270,7 +270,8 @@ func runScript(ctx context.Context, c goredis.Scripter, sc *goredis.Script, keys
 // last offset from its meta hash, XADDs each event with the explicit id
 // "<offset>-0", applies MaxEvents and MaxBytes (XTRIM MINID), updates the
 // meta and records the call's token (so a retry after a lost reply is not
-// applied twice). Then the room is announced on the notification channel.
+// applied twice). The room is announced on the notification channel in
+// the same pipeline.
 func (s *Store) Append(ctx context.Context, room string, events []switchboard.StoredEvent) (uint64, error) {
 	if err := s.check(ctx); err != nil {
 		return 0, err
@@ -293,8 +294,9 @@ func (s *Store) Append(ctx context.Context, room string, events []switchboard.St
 	}
 	keys := []string{s.roomKey(room, "log"), s.roomKey(room, "meta"), s.roomKey(room, "tokens")}
 
-	// The rooms index first (Rooms filters out a room whose append then
-	// failed), the script, and WAIT on the same connection.
+	// One round trip: the rooms index first (Rooms filters out a room
+	// whose append then failed), the script, WAIT on the same connection,
+	// and the notification.
 	var pipeClient goredis.UniversalClient = s.client
 	if cc, ok := s.client.(*goredis.ClusterClient); ok && s.opts.WaitReplicas > 0 {
 		// WAIT has no key: send it with the script to the room's primary.
@@ -310,6 +312,7 @@ func (s *Store) Append(ctx context.Context, room string, events []switchboard.St
 	var (
 		scmd *goredis.Cmd
 		wcmd *goredis.Cmd
+		pcmd *goredis.IntCmd
 	)
 	run := func(load bool) error {
 		_, err := pipeClient.Pipelined(ctx, func(p goredis.Pipeliner) error {
@@ -324,6 +327,12 @@ func (s *Store) Append(ctx context.Context, room string, events []switchboard.St
 			if s.opts.WaitReplicas > 0 {
 				wcmd = p.Do(ctx, "wait", s.opts.WaitReplicas, s.opts.WaitTimeout.Milliseconds())
 			}
+			// The notification is best effort (its error is ignored):
+			// missing one only delays delivery on the other nodes until
+			// the next publish. Sent before the WAIT's answer, it may
+			// wake a node for events not yet replicated; that only
+			// matters after a failover, which WaitReplicas is about.
+			pcmd = p.Publish(ctx, s.channel, room)
 			return nil
 		})
 		return err
@@ -331,6 +340,9 @@ func (s *Store) Append(ctx context.Context, room string, events []switchboard.St
 	err := run(false)
 	if err != nil && isNoScript(scmd.Err()) {
 		err = run(true)
+	}
+	if err != nil && errors.Is(err, pcmd.Err()) && scmd.Err() == nil && (wcmd == nil || wcmd.Err() == nil) {
+		err = nil // only the notification failed
 	}
 	if err != nil {
 		return 0, wrap(ctx, "append to "+strconv.Quote(room), err)
@@ -344,11 +356,6 @@ func (s *Store) Append(ctx context.Context, room string, events []switchboard.St
 			return first, fmt.Errorf("%w: offset %d of %q reached %d of %d replicas within %v",
 				ErrNotReplicated, first, room, n, s.opts.WaitReplicas, s.opts.WaitTimeout)
 		}
-	}
-	// The notification is best effort: missing one only delays delivery
-	// on the other nodes until the next publish.
-	if err := s.client.Publish(ctx, s.channel, room).Err(); err != nil && ctx.Err() == nil {
-		s.opts.Logger.Debug("redis store: notification not sent", "room", room, "err", err)
 	}
 	return first, nil
 }
