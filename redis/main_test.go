@@ -112,6 +112,39 @@ func TestAdapterSuiteWithRecovery(t *testing.T) {
 	})
 }
 
+// TestAdapterSuiteSharded runs the shared suite with one stream per
+// namespace (Options.Sharded).
+func TestAdapterSuiteSharded(t *testing.T) {
+	c := sharedRedis(t)
+	opts := map[string]*redis.Options{}
+	adaptertest.Run(t, 3, func(t *testing.T) *switchboard.Server {
+		o := opts[t.Name()]
+		if o == nil {
+			o = isolated(t, c)
+			o.Sharded = true
+			opts[t.Name()] = o
+		}
+		return switchboard.NewServer(&switchboard.Options{Adapter: redis.NewAdapter(c, o)})
+	})
+}
+
+func TestAdapterSuiteShardedWithRecovery(t *testing.T) {
+	c := sharedRedis(t)
+	opts := map[string]*redis.Options{}
+	adaptertest.Run(t, 3, func(t *testing.T) *switchboard.Server {
+		o := opts[t.Name()]
+		if o == nil {
+			o = isolated(t, c)
+			o.Sharded = true
+			opts[t.Name()] = o
+		}
+		return switchboard.NewServer(&switchboard.Options{
+			Adapter:                 redis.NewAdapter(c, o),
+			ConnectionStateRecovery: &switchboard.RecoveryOptions{},
+		})
+	})
+}
+
 // privateRedis starts a redis-server of its own on a free port (for tests
 // that stop or restart Redis) and returns its address and a restart
 // function that kills it and starts it again on the same port.

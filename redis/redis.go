@@ -39,7 +39,7 @@ import (
 
 // Options configures a Cluster. A nil *Options or zero fields give the
 // defaults of @socket.io/redis-streams-adapter, stated on each field; every
-// node of a cluster must use the same StreamName, StreamCount,
+// node of a cluster must use the same StreamName, StreamCount, Sharded,
 // ChannelPrefix and SessionKeyPrefix.
 type Options struct {
 	// StreamName is the Redis stream of persistent messages. Default
@@ -49,6 +49,17 @@ type Options struct {
 	// "<StreamName>-<i>", with the Node adapter's hash. Default 1 (one
 	// stream named StreamName).
 	StreamCount int
+	// Sharded gives each namespace a stream of its own,
+	// "<StreamName>#<namespace>", read only by the nodes that have that
+	// namespace, from when its adapter is created until it is closed
+	// (StreamCount is then ignored). A node then reads none of the
+	// traffic of namespaces it does not serve, each namespace has its own
+	// reader (connection and goroutine), MaxLen applies per namespace and
+	// a recovering session scans only its namespace's entries. Node
+	// socket.io servers cannot join such a cluster (the Node adapter only
+	// knows the shared streams): Go-only clusters. Default false: the
+	// compatible layout. See docs/cluster.md, "Sharded mode".
+	Sharded bool
 	// ChannelPrefix starts the pub/sub channel names. Default "socket.io".
 	ChannelPrefix string
 	// MaxLen is the approximate length the stream is trimmed to on every
@@ -145,12 +156,22 @@ type runState struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	readers []goredis.UniversalClient // dedicated XREAD connections, closed on stop
+	shards  map[string]*shardReader   // Sharded: the reader of each namespace's stream
 	ps      *goredis.PubSub
 
 	subMu   sync.Mutex
 	subWait map[string][]chan struct{} // channel → waiting for its confirmation
 
 	work *workQueue // server-side event handlers, in order
+}
+
+// shardReader reads the stream of one namespace in sharded mode.
+type shardReader struct {
+	stream string
+	cancel context.CancelFunc
+	rc     goredis.UniversalClient
+	owned  bool // rc is a dedicated connection, closed to interrupt an XREAD
+	done   chan struct{}
 }
 
 // New returns a Cluster using client (a *goredis.Client, *goredis.ClusterClient
@@ -188,6 +209,9 @@ func (c *Cluster) Adapter(ns *switchboard.Namespace) switchboard.Adapter {
 		c.start()
 	}
 	run := c.run
+	if c.opts.Sharded {
+		c.startShard(run, a.nsp, a.stream)
+	}
 	c.mu.Unlock()
 	c.subscribe(run, a.public, a.private)
 	return a
@@ -273,11 +297,49 @@ func (c *Cluster) release(a *adapter) {
 		ctx, cancel := context.WithTimeout(c.run.ctx, time.Second)
 		_ = c.run.ps.Unsubscribe(ctx, a.public, a.private)
 		cancel()
+		if sr := c.run.shards[a.nsp]; sr != nil {
+			delete(c.run.shards, a.nsp)
+			defer c.stopShard(sr)
+		}
 	}
 	c.mu.Unlock()
 	if run != nil {
 		c.stop(run)
 	}
+}
+
+// startShard starts the reader of a namespace's stream (sharded mode),
+// from the stream's current end; c.mu is held.
+func (c *Cluster) startShard(run *runState, nsp, stream string) {
+	if run.shards[nsp] != nil {
+		return
+	}
+	rc, owned := c.readerClient()
+	ctx, cancel := context.WithCancel(run.ctx)
+	sr := &shardReader{stream: stream, cancel: cancel, rc: rc, owned: owned, done: make(chan struct{})}
+	run.shards[nsp] = sr
+	rctx, rcancel := context.WithTimeout(ctx, c.opts.SubscribeTimeout)
+	last, err := lastEntryID(rctx, c.client, stream)
+	rcancel()
+	if err != nil {
+		c.setErr("stream "+stream, err)
+		last = ""
+	}
+	run.wg.Add(1)
+	go func() {
+		defer close(sr.done)
+		c.readLoop(ctx, run, rc, stream, last)
+	}()
+}
+
+// stopShard stops one namespace's reader and waits for it.
+func (c *Cluster) stopShard(sr *shardReader) {
+	sr.cancel()
+	if sr.owned {
+		_ = sr.rc.Close()
+	}
+	<-sr.done
+	c.setErr("stream "+sr.stream, nil)
 }
 
 func (c *Cluster) adapterFor(nsp string) *adapter {
@@ -289,7 +351,8 @@ func (c *Cluster) adapterFor(nsp string) *adapter {
 // start begins the background work; c.mu is held.
 func (c *Cluster) start() {
 	ctx, cancel := context.WithCancel(context.Background())
-	run := &runState{ctx: ctx, cancel: cancel, subWait: make(map[string][]chan struct{}), work: newWorkQueue()}
+	run := &runState{ctx: ctx, cancel: cancel, subWait: make(map[string][]chan struct{}), work: newWorkQueue(),
+		shards: make(map[string]*shardReader)}
 	run.ps = c.client.Subscribe(ctx)
 	c.run = run
 	for _, stream := range c.streamNames() {
@@ -307,7 +370,7 @@ func (c *Cluster) start() {
 			last = ""
 		}
 		run.wg.Add(1)
-		go c.readLoop(run, rc, stream, last)
+		go c.readLoop(ctx, run, rc, stream, last)
 	}
 	run.wg.Add(2)
 	go c.subLoop(run)
@@ -320,6 +383,13 @@ func (c *Cluster) stop(run *runState) {
 	for _, rc := range run.readers {
 		_ = rc.Close()
 	}
+	c.mu.Lock()
+	shards := run.shards
+	run.shards = nil
+	c.mu.Unlock()
+	for _, sr := range shards {
+		c.stopShard(sr)
+	}
 	run.wg.Wait()
 	c.mu.Lock()
 	for _, a := range c.adapters {
@@ -328,8 +398,12 @@ func (c *Cluster) stop(run *runState) {
 	c.mu.Unlock()
 }
 
-// streamNames lists the streams this node reads.
+// streamNames lists the streams this node reads from start to stop (none
+// in sharded mode: each namespace's adapter starts the reader of its own).
 func (c *Cluster) streamNames() []string {
+	if c.opts.Sharded {
+		return nil
+	}
 	if c.opts.StreamCount == 1 {
 		return []string{c.opts.StreamName}
 	}
@@ -345,6 +419,9 @@ func (c *Cluster) streamNames() []string {
 // keeps the sign (a negative index names a stream no reader reads: the
 // Node adapter has that bug and a compatible node must share it).
 func (c *Cluster) streamFor(nsp string) string {
+	if c.opts.Sharded {
+		return c.opts.StreamName + "#" + nsp
+	}
 	if c.opts.StreamCount == 1 {
 		return c.opts.StreamName
 	}
@@ -403,21 +480,22 @@ func lastEntryID(ctx context.Context, client goredis.UniversalClient, stream str
 
 // readLoop reads one stream, in order, and hands its entries to the
 // adapters of their namespaces.
-func (c *Cluster) readLoop(run *runState, rc goredis.UniversalClient, stream, last string) {
+// It runs until ctx (run's, or a shard reader's) ends.
+func (c *Cluster) readLoop(ctx context.Context, run *runState, rc goredis.UniversalClient, stream, last string) {
 	defer run.wg.Done()
 	var b backoff
-	for run.ctx.Err() == nil {
+	for ctx.Err() == nil {
 		if last == "" {
-			id, err := lastEntryID(run.ctx, rc, stream)
+			id, err := lastEntryID(ctx, rc, stream)
 			if err != nil {
 				c.setErr("stream "+stream, err)
-				b.wait(run.ctx)
+				b.wait(ctx)
 				continue
 			}
 			c.setErr("stream "+stream, nil)
 			last = id
 		}
-		res, err := rc.XRead(run.ctx, &goredis.XReadArgs{
+		res, err := rc.XRead(ctx, &goredis.XReadArgs{
 			Streams: []string{stream, last},
 			Count:   c.opts.ReadCount,
 			Block:   c.opts.BlockTime,
@@ -428,11 +506,11 @@ func (c *Cluster) readLoop(run *runState, rc goredis.UniversalClient, stream, la
 			continue
 		}
 		if err != nil {
-			if run.ctx.Err() != nil {
+			if ctx.Err() != nil {
 				return
 			}
 			c.setErr("stream "+stream, fmt.Errorf("redis: XREAD %s: %w", stream, err))
-			b.wait(run.ctx)
+			b.wait(ctx)
 			continue
 		}
 		c.setErr("stream "+stream, nil)
