@@ -158,4 +158,3 @@ func TestShardedRecovery(t *testing.T) {
 		t.Errorf("stream of / has %d entries, want 5 (the scan reads only these)", n)
 	}
 }
-
