@@ -30,13 +30,19 @@ while [ $# -gt 0 ]; do
 	--runs) runs=$2; shift ;;
 	--unpinned) pinned=0 ;;
 	--out) out=$2; shift ;;
-	-h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,17p' "$0"; exit 0 ;;
 	-*) echo "run.sh: unknown flag $1" >&2; exit 2 ;;
 	*) scenarios+=("$1") ;;
 	esac
 	shift
 done
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(fanout fanout-paced echo conns handshake)
+for sc in "${scenarios[@]}"; do
+	case "$sc" in
+	fanout | fanout-paced | echo | conns | handshake) ;;
+	*) echo "run.sh: unknown scenario $sc" >&2; exit 2 ;;
+	esac
+done
 
 port=${BENCH_PORT:-3900}
 pprof_port=$((port + 1))
@@ -166,6 +172,7 @@ done
 	"$work/switchboard-bench" report "$results"
 } | tee "$out/table.md"
 
+echo "results in $out" >&2
 if [ "$failed" = 1 ]; then
 	echo "run.sh: some runs failed; see $out/tool.log" >&2
 	exit 1
