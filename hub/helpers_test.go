@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/switchboard-io/switchboard"
 	"github.com/switchboard-io/switchboard/client"
 	"github.com/switchboard-io/switchboard/memory"
 )
@@ -198,4 +197,3 @@ func jsonString(v any) string {
 	return string(b)
 }
 
-var _ = switchboard.GapEvent
