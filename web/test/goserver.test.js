@@ -80,8 +80,11 @@ if (haveGo) describe("Go server (cmd/switchboard)", () => {
       assert.deepEqual(await a.join("go-room"), { ok: true });
       assert.deepEqual(await b.join("go-room"), { ok: true });
       const got = waitFor(b, "chat");
-      a.emit("chat", "go-room", "hello from a");
-      assert.deepEqual(await got, ["go-room", "hello from a"]);
+      const answer = await a.publish("go-room", "chat", "hello from a");
+      assert.equal(answer.ok, true);
+      const [data, meta] = await got;
+      assert.equal(data, "hello from a");
+      assert.equal(meta.room, "go-room");
     });
 
     it("reconnects by itself when the server restarts", async () => {

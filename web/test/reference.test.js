@@ -16,7 +16,11 @@ function exampleProtocol(socket) {
     socket.join(room);
     ack({ ok: true });
   });
-  socket.on("chat", (room, text) => socket.to(room).emit("chat", room, text));
+  // The hub's publish, reduced: to every member of the room but the sender.
+  socket.on("publish", (msg, ack) => {
+    socket.to(msg.room).emit(msg.event, msg.data, { room: msg.room });
+    if (typeof ack === "function") ack({ ok: true });
+  });
 }
 
 describe("reference server: common scenarios", () => {

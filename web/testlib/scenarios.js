@@ -1,6 +1,6 @@
-// Scenarios run against every server that implements the example protocol of
+// Scenarios run against every server that implements this part of the hub protocol of
 // cmd/switchboard: "echo" acks with its arguments, "join"(room, ack) answers {ok:true},
-// "chat"(room, text) is relayed to the other members of room.
+// "publish"({room, event, data}) reaches the other members of room as event(data, meta).
 "use strict";
 
 const { describe, it, afterEach } = require("node:test");
@@ -88,10 +88,10 @@ function commonScenarios(getURL) {
         const got = collect(b, "chat", 1000, 15000);
         let echoedToSender = 0;
         a.on("chat", () => echoedToSender++);
-        for (let i = 0; i < 1000; i++) a.emit("chat", "order", "m" + i);
+        for (let i = 0; i < 1000; i++) a.emit("publish", { room: "order", event: "chat", data: "m" + i });
         const events = await got;
-        assert.deepEqual(events.map((e) => e[1]), Array.from({ length: 1000 }, (_, i) => "m" + i));
-        assert.ok(events.every((e) => e[0] === "order"));
+        assert.deepEqual(events.map((e) => e[0]), Array.from({ length: 1000 }, (_, i) => "m" + i));
+        assert.ok(events.every((e) => e[1].room === "order"));
         assert.equal(echoedToSender, 0, "the sender does not get its own message");
       });
 
