@@ -210,3 +210,24 @@ func benchOpen(b *testing.B) storetest.OpenFunc {
 func BenchmarkStoreAppend(b *testing.B) { storetest.BenchAppend(b, benchOpen(b)) }
 
 func BenchmarkStoreRead(b *testing.B) { storetest.BenchRead(b, benchOpen(b)) }
+
+func redisStoreOptions(prefix string, waitReplicas int) redis.StoreOptions {
+	return redis.StoreOptions{Prefix: "sbtest:" + runID + ":" + prefix, WaitReplicas: waitReplicas, WaitTimeout: 50 * time.Millisecond}
+}
+
+// TestStoreWaitReplicas: with WaitReplicas and no replica, Append stores
+// the event and reports ErrNotReplicated.
+func TestStoreWaitReplicas(t *testing.T) {
+	c := sharedRedis(t)
+	opts := redisStoreOptions("wait", 1)
+	deleteKeysAtEnd(t, c, opts.Prefix)
+	s := redis.NewStore(c, &opts)
+	defer s.Close()
+	first, err := s.Append(context.Background(), "r", []switchboard.StoredEvent{{Data: []byte("x")}})
+	if first != 1 || !errors.Is(err, redis.ErrNotReplicated) {
+		t.Fatalf("Append = %d, %v; want 1 and ErrNotReplicated", first, err)
+	}
+	if info, ok, err := s.Info(context.Background(), "r"); !ok || err != nil || info.Last != 1 {
+		t.Fatalf("Info = %+v, %v, %v; want the event stored", info, ok, err)
+	}
+}
