@@ -6,6 +6,7 @@
 package callback
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -55,18 +56,33 @@ func (a Args) String() string {
 	return b.String()
 }
 
-// Echo returns the arguments in a form Emit and AckFunc send back unchanged
-// (raw JSON values and binary attachments).
+// Echo returns the arguments in a form Emit and AckFunc send back unchanged:
+// each JSON argument as its raw json.RawMessage (written verbatim by the
+// encoder, so nothing is decoded), a binary placeholder as its attachment
+// ([]byte), and an argument with placeholders nested inside decoded into a
+// generic value whose placeholders became []byte. Placeholders are only
+// looked for when the packet has attachments.
 func (a Args) Echo() []any {
-	vals, err := a.Values()
-	if err != nil {
-		out := make([]any, len(a.Raw))
-		for i, r := range a.Raw {
-			out[i] = r
-		}
-		return out
+	out := make([]any, len(a.Raw))
+	for i, r := range a.Raw {
+		out[i] = a.echoValue(r)
 	}
-	return vals
+	return out
+}
+
+func (a Args) echoValue(r json.RawMessage) any {
+	// A placeholder is an object: a value without '{' has none.
+	if len(a.Attachments) == 0 || bytes.IndexByte(r, '{') < 0 {
+		return r
+	}
+	if n, ok := parser.IsPlaceholder(r); ok && n < len(a.Attachments) {
+		return a.Attachments[n]
+	}
+	var v any
+	if err := parser.Unmarshal(r, a.Attachments, &v); err != nil {
+		return r
+	}
+	return v
 }
 
 var (

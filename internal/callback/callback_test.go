@@ -77,7 +77,7 @@ func TestVariadicAndArgs(t *testing.T) {
 	if err := g.Call(raws(`1`, `{"_placeholder":true,"num":0}`), [][]byte{{9}}, func(args ...any) { echoed = args }); err != nil {
 		t.Fatal(err)
 	}
-	if got.Len() != 2 || !reflect.DeepEqual(echoed, []any{float64(1), []byte{9}}) {
+	if got.Len() != 2 || !reflect.DeepEqual(echoed, []any{json.RawMessage(`1`), []byte{9}}) {
 		t.Fatalf("args %v, echoed %#v", got, echoed)
 	}
 	var b []byte
@@ -119,5 +119,19 @@ func TestBadShapesAndErrors(t *testing.T) {
 	g, _ := New(func(n int) {})
 	if err := g.Call(raws(`"not a number"`), nil, nil); err == nil {
 		t.Fatal("decoding a string into int succeeded")
+	}
+}
+
+func TestEchoRawAndNested(t *testing.T) {
+	a := Args{Raw: raws(`1.50`, `{"a":[1,{"_placeholder":true,"num":1}]}`, `{"_placeholder":true,"num":0}`, `"s"`), Attachments: [][]byte{{1}, {2}}}
+	got := a.Echo()
+	want := []any{json.RawMessage(`1.50`), map[string]any{"a": []any{float64(1), []byte{2}}}, []byte{1}, json.RawMessage(`"s"`)}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Echo = %#v", got)
+	}
+	// Without attachments nothing is a placeholder: every value stays raw.
+	b := Args{Raw: raws(`{"_placeholder":true,"num":0}`, `[1,2]`)}
+	if got := b.Echo(); !reflect.DeepEqual(got, []any{json.RawMessage(`{"_placeholder":true,"num":0}`), json.RawMessage(`[1,2]`)}) {
+		t.Fatalf("Echo without attachments = %#v", got)
 	}
 }
