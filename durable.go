@@ -186,9 +186,11 @@ func (s *Socket) joinDurable(ctx context.Context, room string, from *uint64) err
 	return nil
 }
 
-// LeaveDurable ends the identity's subscription to room (its cursor is
-// deleted) and stops delivery to its connections on this node; they also
-// leave the room.
+// LeaveDurable ends the identity's subscription to room and stops delivery
+// to its connections on this node; they also leave the room.
+// Acknowledgements not saved yet are dropped: the pumps stop (and any save
+// in progress ends) before the subscription is deleted, so that no late save
+// recreates it.
 func (s *Socket) LeaveDurable(ctx context.Context, room string) error {
 	store := s.nsp.srv.opts.Store
 	if store == nil {
@@ -197,15 +199,32 @@ func (s *Socket) LeaveDurable(ctx context.Context, room string) error {
 	if s.identity == "" {
 		return ErrNoIdentity
 	}
-	if err := store.DeleteCursor(ctx, durableKey(s.nsp.name, room), s.identity); err != nil {
-		return err
-	}
 	for _, peer := range s.nsp.socketsOf(s.identity) {
-		s.nsp.durable.stop(peer, room)
+		peer.mu.Lock()
+		p := peer.pumps[room]
+		delete(peer.pumps, room)
+		peer.mu.Unlock()
+		if p != nil {
+			s.nsp.durable.remove(p)
+			if err := p.discard(ctx); err != nil {
+				return err
+			}
+		}
 		peer.Leave(durableMarker(room))
 		peer.Leave(room)
 	}
-	return nil
+	return store.DeleteCursor(ctx, durableKey(s.nsp.name, room), s.identity)
+}
+
+// StopDurable stops durable delivery of room to this connection only and
+// makes it leave the room. Unlike LeaveDurable, the identity's subscription
+// and cursor are kept: its other connections keep receiving, and the next
+// connection of the identity resumes from the cursor. It does nothing for a
+// room the socket does not receive durably.
+func (s *Socket) StopDurable(room string) {
+	s.nsp.durable.stop(s, room)
+	s.Leave(durableMarker(room))
+	s.Leave(room)
 }
 
 // startSubscriptions resumes delivery of every durable room the socket's
@@ -480,6 +499,30 @@ func (p *durablePump) load(ctx context.Context, store Store) bool {
 	p.inflight = make(map[uint64]struct{})
 	p.mu.Unlock()
 	return true
+}
+
+// discard stops the pump without saving what it has not saved yet, and
+// waits until its goroutine is done.
+func (p *durablePump) discard(ctx context.Context) error {
+	p.mu.Lock()
+	p.closed, p.dirty = true, false
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	p.mu.Unlock()
+	for {
+		p.mu.Lock()
+		running := p.running
+		p.mu.Unlock()
+		if !running {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
 }
 
 // retryLater ends this run and tries again after a second (store errors).

@@ -19,6 +19,24 @@ var recoverableReasons = map[string]bool{
 	"server shutting down": true, "forced server close": true, "slow consumer": true,
 }
 
+// IsRecoverable reports whether a socket that disconnected with reason
+// keeps its state for connection-state recovery (when recovery is on):
+// "transport close", "transport error", "ping timeout", "forced close",
+// "server shutting down", "forced server close" and "slow consumer".
+func IsRecoverable(reason string) bool { return recoverableReasons[reason] }
+
+// RecoveryOptions returns the connection-state recovery options in force
+// (defaults applied), or nil when recovery is off. Cluster adapters use it
+// to decide whether broadcasts carry offsets and how long a disconnected
+// socket's session is kept.
+func (s *Server) RecoveryOptions() *RecoveryOptions {
+	if s.opts.ConnectionStateRecovery == nil {
+		return nil
+	}
+	r := *s.opts.ConnectionStateRecovery
+	return &r
+}
+
 // recoveryLog is the in-memory adapter's part of connection-state recovery:
 // the recent stored events of a namespace with their offsets, and the
 // sessions of sockets that dropped.

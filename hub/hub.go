@@ -412,7 +412,7 @@ func (h *Hub) leave(s *switchboard.Socket, a switchboard.Args) answer {
 	}
 	ctx, cancel := h.storeCtx()
 	defer cancel()
-	if err := s.UnsubscribeDurable(ctx, room); err != nil {
+	if err := s.LeaveDurable(ctx, room); err != nil {
 		return h.opError(err)
 	}
 	return ok()
