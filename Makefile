@@ -2,9 +2,9 @@
 GO ?= go
 FUZZTIME ?= 20s
 
-.PHONY: test deps unit js fuzz vet run
+.PHONY: test deps unit js bench-smoke fuzz vet run
 
-test: deps vet unit js fuzz
+test: deps vet unit js bench-smoke fuzz
 
 deps:
 	npm ci --no-audit --no-fund --loglevel=error
@@ -20,6 +20,11 @@ unit:
 # server and the Go server.
 js:
 	node --test web/test/ web/e2e/
+
+# The benchmark suite against Switchboard and Node in a seconds-long smoke
+# mode, so that it keeps working (figures: docs/performance.md).
+bench-smoke:
+	bench/run.sh --smoke
 
 # Each fuzz target for FUZZTIME (go test allows one -fuzz target per run).
 fuzz:
