@@ -48,6 +48,8 @@ type Store struct {
 	channel string
 	roomsIx string // {prefix}:rooms
 
+	seen sync.Map // room → *seenState, to detect a log that lost its tail
+
 	closed atomic.Bool
 	done   chan struct{} // closed by Close
 	cancel context.CancelFunc
@@ -169,22 +171,35 @@ func newEpoch() string {
 
 // appendScript appends events to a room, creating its log, and applies
 // the count and byte bounds. KEYS: log, meta, tokens. ARGV: token, epoch,
-// maxEvents, maxBytes, tokensKept, then time and data of each event.
+// maxEvents, maxBytes, tokensKept, seenEpoch and seenLast (the epoch and
+// highest last offset this Store saw in the room), then time and data of
+// each event. Returns {first offset, epoch}.
+//
+// A new log gets the new epoch (and a leftover stream of a lost meta is
+// dropped). A log still in the epoch this Store saw whose last offset is
+// below what it saw lost its tail (Redis restarted from an older AOF or RDB, or failed over to a
+// lagging replica): it gets the new epoch too, since its next offsets
+// would reuse offsets subscribers may hold.
 // Returns the first offset (a string: Lua numbers print in exponent form
 // past 1e14, so offsets are formatted with %d everywhere).
 var appendScript = goredis.NewScript(`
 local log, meta, tokens = KEYS[1], KEYS[2], KEYS[3]
 local done = redis.call('ZSCORE', tokens, ARGV[1])
-if done then return done end
+if done then return {done, redis.call('HGET', meta, 'epoch')} end
 if redis.call('HSETNX', meta, 'epoch', ARGV[2]) == 1 then
   redis.call('HSET', meta, 'first', '1', 'last', '0', 'bytes', '0')
+  redis.call('DEL', log)
 end
-local m = redis.call('HMGET', meta, 'first', 'last', 'bytes')
-local first, last, bytes = tonumber(m[1]), tonumber(m[2]), tonumber(m[3])
-local n = (#ARGV - 5) / 2
+local m = redis.call('HMGET', meta, 'first', 'last', 'bytes', 'epoch')
+local first, last, bytes, epoch = tonumber(m[1]), tonumber(m[2]), tonumber(m[3]), m[4]
+if epoch == ARGV[6] and last < tonumber(ARGV[7]) then
+  epoch = ARGV[2]
+  redis.call('HSET', meta, 'epoch', epoch)
+end
+local n = (#ARGV - 7) / 2
 for i = 1, n do
-  local d = ARGV[5 + 2*i]
-  redis.call('XADD', log, string.format('%d-0', last + i), 't', ARGV[4 + 2*i], 'd', d)
+  local d = ARGV[7 + 2*i]
+  redis.call('XADD', log, string.format('%d-0', last + i), 't', ARGV[6 + 2*i], 'd', d)
   bytes = bytes + #d
 end
 local newlast = last + n
@@ -216,7 +231,7 @@ local kept = tonumber(ARGV[5])
 if redis.call('ZCARD', tokens) > kept then
   redis.call('ZREMRANGEBYRANK', tokens, 0, -kept - 1)
 end
-return res
+return {res, epoch}
 `)
 
 // trimAgeScript drops the oldest events older than a cutoff. KEYS: log,
@@ -283,8 +298,9 @@ func (s *Store) Append(ctx context.Context, room string, events []switchboard.St
 		return 0, errNoEvents
 	}
 	now := time.Now()
-	args := make([]any, 0, 5+2*len(events))
-	args = append(args, newEpoch()+newEpoch(), newEpoch(), s.ret.MaxEvents, s.ret.MaxBytes, tokensKept)
+	seenEpoch, seenLast := s.seenOf(room)
+	args := make([]any, 0, 7+2*len(events))
+	args = append(args, newEpoch()+newEpoch(), newEpoch(), s.ret.MaxEvents, s.ret.MaxBytes, tokensKept, seenEpoch, seenLast)
 	for _, e := range events {
 		t := e.Time
 		if t.IsZero() {
@@ -347,10 +363,20 @@ func (s *Store) Append(ctx context.Context, room string, events []switchboard.St
 	if err != nil {
 		return 0, wrap(ctx, "append to "+strconv.Quote(room), err)
 	}
-	first, err := parseOffset(scmd.Val())
+	reply, _ := scmd.Val().([]any)
+	if len(reply) != 2 {
+		return 0, fmt.Errorf("redis store: append to %q: bad reply %v", room, scmd.Val())
+	}
+	first, err := parseOffset(reply[0])
 	if err != nil {
 		return 0, fmt.Errorf("redis store: append to %q: %w", room, err)
 	}
+	epoch, _ := reply[1].(string)
+	if epoch != seenEpoch && seenEpoch != "" && seenLast >= first {
+		s.opts.Logger.Warn("redis store: the room's log lost events that were confirmed (Redis lost writes); it has a new epoch",
+			"room", room, "last_seen", seenLast, "last_now", first-1)
+	}
+	s.saw(room, epoch, first+uint64(len(events))-1)
 	if wcmd != nil {
 		if n, _ := wcmd.Int64(); n < int64(s.opts.WaitReplicas) {
 			return first, fmt.Errorf("%w: offset %d of %q reached %d of %d replicas within %v",
@@ -437,6 +463,41 @@ func parseEntry(r any) (switchboard.StoredEvent, error) {
 		return e, fmt.Errorf("%w: offset %d: missing fields", switchboard.ErrCorrupt, e.Offset)
 	}
 	return e, nil
+}
+
+// seenState is what a Store last saw of a room's log.
+type seenState struct {
+	mu    sync.Mutex
+	epoch string
+	last  uint64
+}
+
+// seenOf returns the epoch and highest last offset this Store saw in room.
+func (s *Store) seenOf(room string) (string, uint64) {
+	v, ok := s.seen.Load(room)
+	if !ok {
+		return "", 0
+	}
+	st := v.(*seenState)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.epoch, st.last
+}
+
+// saw records that room's log, in epoch, reached offset last.
+func (s *Store) saw(room, epoch string, last uint64) {
+	v, ok := s.seen.Load(room)
+	if !ok {
+		v, _ = s.seen.LoadOrStore(room, &seenState{})
+	}
+	st := v.(*seenState)
+	st.mu.Lock()
+	if epoch != st.epoch {
+		st.epoch, st.last = epoch, last
+	} else {
+		st.last = max(st.last, last)
+	}
+	st.mu.Unlock()
 }
 
 // Info describes room's log; see switchboard.Store.

@@ -231,3 +231,71 @@ func TestStoreWaitReplicas(t *testing.T) {
 		t.Fatalf("Info = %+v, %v, %v; want the event stored", info, ok, err)
 	}
 }
+
+// TestStoreLostTail simulates Redis losing confirmed writes (a restart from
+// an older AOF, a failover to a lagging replica) by restoring a room's keys
+// as they were three events earlier: the next Append gives the log a new
+// epoch, since its offsets would reuse ones subscribers may hold. Another
+// Store (node) that saw the old history does not change it a second time.
+func TestStoreLostTail(t *testing.T) {
+	c := sharedRedis(t)
+	ctx := context.Background()
+	opts := redisStoreOptions("lost", 0)
+	deleteKeysAtEnd(t, c, opts.Prefix)
+	a, b := redis.NewStore(c, &opts), redis.NewStore(c, &opts)
+	defer a.Close()
+	defer b.Close()
+	one := []switchboard.StoredEvent{{Data: []byte("x")}}
+	for range 3 {
+		if _, err := a.Append(ctx, "r", one); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys := []string{"{" + opts.Prefix + ":r}:log", "{" + opts.Prefix + ":r}:meta"}
+	var dumps []string
+	for _, k := range keys {
+		d, err := c.Dump(ctx, k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dumps = append(dumps, d)
+	}
+	for range 3 {
+		if _, err := a.Append(ctx, "r", one); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Append(ctx, "r", one); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _, _ := a.Info(ctx, "r")
+	if before.Last != 9 {
+		t.Fatalf("Info = %+v", before)
+	}
+	for i, k := range keys {
+		if err := c.RestoreReplace(ctx, k, 0, dumps[i]).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := a.Append(ctx, "r", one)
+	if err != nil || first != 4 {
+		t.Fatalf("Append after the loss = %d, %v; want 4", first, err)
+	}
+	after, _, _ := a.Info(ctx, "r")
+	if after.Epoch == before.Epoch {
+		t.Fatalf("epoch %q kept after the log lost offsets 4..9", after.Epoch)
+	}
+	if _, err := b.Append(ctx, "r", one); err != nil {
+		t.Fatal(err)
+	}
+	if again, _, _ := b.Info(ctx, "r"); again.Epoch != after.Epoch || again.Last != 5 {
+		t.Fatalf("Info after b's append = %+v, want epoch %q and last 5", again, after.Epoch)
+	}
+	// Appends go on in the new epoch without further changes.
+	if _, err := a.Append(ctx, "r", one); err != nil {
+		t.Fatal(err)
+	}
+	if e, _, _ := a.Info(ctx, "r"); e.Epoch != after.Epoch {
+		t.Fatal("epoch changed again")
+	}
+}
