@@ -19,7 +19,18 @@
 //	srv := switchboard.NewServer(&switchboard.Options{Adapter: c.Adapter})
 //
 // or, when nothing needs the Cluster handle, Options.Adapter =
-// redis.NewAdapter(client, nil). See docs/cluster.md.
+// redis.NewAdapter(client, nil).
+//
+// NewStore returns a switchboard.Store for durable rooms on the same Redis
+// (one stream per room, cursors in Redis), shared by every node, which also
+// wakes the durable deliveries of every node on each publish:
+//
+//	store := redis.NewStore(client, nil)
+//	defer store.Close()
+//	srv := switchboard.NewServer(&switchboard.Options{Adapter: c.Adapter, Store: store, Identity: …})
+//
+// Options.Sharded gives each namespace its own stream for Go-only clusters.
+// See docs/cluster.md.
 package redis
 
 import (
