@@ -23,6 +23,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(childNodeEnv) != "" {
+		runChildNode() // a node process for TestDurableNodeKilled; never returns
+	}
 	goleak.VerifyTestMain(m)
 }
 
