@@ -192,6 +192,15 @@ func (c *client) send(p *parser.Packet) error {
 	return c.conn.Send(msgs...)
 }
 
+// sendNow is send for a reply with nothing to coalesce with (an ack): on an
+// idle websocket it is written on the calling goroutine, without a writer
+// goroutine (engineio.Conn.SendNow).
+func (c *client) sendNow(p *parser.Packet) error {
+	msgs := encodeMessages(p)
+	c.srv.count(p, msgs, 1)
+	return c.conn.SendNow(msgs...)
+}
+
 // count adds n deliveries of an encoded packet to the counters.
 func (s *Server) count(p *parser.Packet, msgs []engineio.Message, n int) {
 	if p.Type == parser.Event || p.Type == parser.BinaryEvent {

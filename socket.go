@@ -425,7 +425,7 @@ func (s *Socket) sendAck(id uint64, args []any) {
 		s.nsp.srv.opts.Logger.Warn("switchboard: cannot encode ack", "sid", s.id, "err", err)
 		return
 	}
-	_ = s.client.send(&parser.Packet{Type: parser.Ack, Namespace: s.nsp.name, ID: id, HasID: true, Data: data, Attachments: atts})
+	_ = s.client.sendNow(&parser.Packet{Type: parser.Ack, Namespace: s.nsp.name, ID: id, HasID: true, Data: data, Attachments: atts})
 }
 
 // onAck runs on the read loop so that handlers blocked in EmitWithAck

@@ -161,6 +161,49 @@ func (c *Conn) Send(msgs ...Message) error {
 	return nil
 }
 
+// SendNow is Send for a reply that has nothing to be coalesced with (an
+// acknowledgement, say): when the session is on a websocket with nothing
+// queued and no write in progress, it writes msgs on the calling goroutine
+// with one non-blocking write, and leaves only what the socket did not take
+// to the writer goroutine. Otherwise it is Send. Like Send it never blocks
+// on the network. A broadcast should use Send, which lets a connection's
+// writer coalesce many messages into one write.
+func (c *Conn) SendNow(msgs ...Message) error {
+	n := 0
+	for _, m := range msgs {
+		n += len(m.Data) + 1
+	}
+	c.mu.Lock()
+	t := c.ws
+	if t == nil || c.writing || c.state != stateOpen || (c.queue != nil && len(*c.queue) > 0) ||
+		c.queued+n > c.srv.opts.MaxBufferedBytes || !t.raw.directOK(msgs, c.srv.opts.PerMessageDeflate) {
+		c.mu.Unlock()
+		return c.Send(msgs...)
+	}
+	c.writing = true
+	c.mu.Unlock()
+
+	err := t.raw.writeDirect(msgs)
+
+	c.mu.Lock()
+	if err != nil {
+		c.writing = false
+		c.mu.Unlock()
+		c.close("transport error", closeImmediate)
+		return nil // queued-and-lost, as with a failing writer
+	}
+	if c.state == stateClosed || (c.state == stateOpen && c.queue == nil && !t.raw.hasTail()) {
+		c.writing = false
+	} else {
+		// More was queued meanwhile, the socket did not take everything, or
+		// the session is closing: the writer takes over.
+		c.srv.wg.Add(1)
+		go c.writeLoop(t)
+	}
+	c.mu.Unlock()
+	return nil
+}
+
 // Close closes the session with reason, which onClose receives. What is
 // queued is flushed first, briefly: on websocket for at most a second, then
 // a close frame; on polling with the next long-poll, which also gets a close

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -298,6 +299,18 @@ func (c *Conn) writeLoop(t *wsTransport) {
 			return
 		}
 		q := c.takeLocked()
+		if q == nil && t.raw.hasTail() {
+			// What a SendNow left unwritten goes out first.
+			c.mu.Unlock()
+			if err := t.raw.flush(); err != nil {
+				c.mu.Lock()
+				c.writing = false
+				c.mu.Unlock()
+				c.close("transport error", closeImmediate)
+				return
+			}
+			continue
+		}
 		if q == nil {
 			closing := c.state == stateClosing
 			c.writing = false
@@ -388,8 +401,18 @@ type batchConn struct {
 	batching bool
 	buf      *[]byte // pooled, while batching
 
+	// for writeDirect; set by directOK, which only the writer's role calls
+	rawState uint8 // rawUnknown, rawYes, rawNone
+	rc       syscall.RawConn
+
 	guard frameGuard // reader goroutine only
 }
+
+const (
+	rawUnknown uint8 = iota
+	rawYes
+	rawNone
+)
 
 func (b *batchConn) Write(p []byte) (int, error) {
 	b.mu.Lock()
@@ -423,16 +446,22 @@ func (b *batchConn) begin() {
 	b.mu.Unlock()
 }
 
-// appendFrame appends p as one unmasked websocket frame: binary messages
-// raw in a binary frame, other packets as "<type><data>" in a text frame.
-// The writer must have called begin.
+// appendFrame appends p as one unmasked websocket frame (see
+// appendWSFrame). The writer must have called begin.
 func (b *batchConn) appendFrame(p Packet) {
+	b.mu.Lock()
+	*b.buf = appendWSFrame(*b.buf, p)
+	b.mu.Unlock()
+}
+
+// appendWSFrame appends p to dst as one unmasked websocket frame: binary
+// messages raw in a binary frame, other packets as "<type><data>" in a text
+// frame.
+func appendWSFrame(dst []byte, p Packet) []byte {
 	op, n := byte(websocket.TextMessage), len(p.Data)+1
 	if p.Binary {
 		op, n = websocket.BinaryMessage, len(p.Data)
 	}
-	b.mu.Lock()
-	dst := *b.buf
 	dst = append(dst, 0x80|op)
 	switch {
 	case n < 126:
@@ -447,8 +476,93 @@ func (b *batchConn) appendFrame(p Packet) {
 	if !p.Binary {
 		dst = append(dst, byte(p.Type))
 	}
-	*b.buf = append(dst, p.Data...)
+	return append(dst, p.Data...)
+}
+
+// directOK reports whether writeDirect can send msgs: the connection is a
+// plain socket (not TLS) and none of msgs is to be compressed.
+func (b *batchConn) directOK(msgs []Message, deflate *DeflateOptions) bool {
+	if b.rawState == rawNone {
+		return false
+	}
+	if b.rawState == rawUnknown {
+		b.rawState = rawNone
+		if sc, ok := b.Conn.(syscall.Conn); ok {
+			if rc, err := sc.SyscallConn(); err == nil {
+				b.rc = rc
+				b.rawState = rawYes
+			}
+		}
+		if b.rawState == rawNone {
+			return false
+		}
+	}
+	if deflate != nil {
+		for _, m := range msgs {
+			if len(m.Data)+1 >= deflate.Threshold {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// writeDirect writes msgs as frames with one non-blocking write(2). What
+// the socket does not take stays in the batch buffer, in batching mode, for
+// the writer's flush; frames gorilla writes meanwhile are appended after it.
+// The caller holds the writer's role (Conn.writing) and checked directOK.
+func (b *batchConn) writeDirect(msgs []Message) error {
+	bp := getBuf()
+	buf := *bp
+	for _, m := range msgs {
+		buf = appendWSFrame(buf, Packet{Type: MessagePacket, Data: m.Data, Binary: m.Binary})
+	}
+	written := 0
+	var werr error
+	err := b.rc.Write(func(fd uintptr) bool {
+		for written < len(buf) {
+			n, err := syscall.Write(int(fd), buf[written:])
+			if n > 0 {
+				written += n
+			}
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil {
+				if err != syscall.EAGAIN {
+					werr = err
+				}
+				break
+			}
+			if n == 0 {
+				break
+			}
+		}
+		return true // never wait for the socket: the writer does that
+	})
+	if err == nil {
+		err = werr
+	}
+	if err != nil || written == len(buf) {
+		putBuf(bp, buf)
+		return err
+	}
+	rest := copy(buf, buf[written:])
+	b.mu.Lock()
+	// b.buf is nil here: only the writer's role batches, and we hold it.
+	*bp = buf[:rest]
+	b.buf = bp
+	b.batching = true
 	b.mu.Unlock()
+	return nil
+}
+
+// hasTail reports whether bytes wait in the batch buffer outside a batch
+// (left by writeDirect).
+func (b *batchConn) hasTail() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf != nil && len(*b.buf) > 0
 }
 
 func (b *batchConn) pending() int {

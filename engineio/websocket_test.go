@@ -382,3 +382,53 @@ func TestDeflate(t *testing.T) {
 		t.Errorf("small echo %q", got)
 	}
 }
+
+// SendNow writes on the caller's goroutine when the writer is idle; what the
+// socket does not take (a message far larger than the socket buffers, sent
+// while the client does not read) goes out later, in order with Sends.
+func TestWebsocketSendNowOrder(t *testing.T) {
+	h := newHarness(t, &engineio.Options{MaxBufferedBytes: 64 << 20})
+	big := strings.Repeat("y", 8<<20)
+	h.setOnMessage(func(c *engineio.Conn, data []byte, binary bool) {
+		if string(data) != "go" {
+			return
+		}
+		for i := 0; i < 50; i++ {
+			msg := engineio.Message{Data: []byte(fmt.Sprint(i))}
+			var err error
+			switch {
+			case i == 10:
+				err = c.SendNow(engineio.Message{Data: []byte(big)})
+			case i%2 == 0:
+				err = c.SendNow(msg)
+			default:
+				err = c.Send(msg)
+			}
+			if err != nil {
+				t.Errorf("send %d: %v", i, err)
+			}
+		}
+	})
+	ws, _ := h.dialWS()
+	if err := ws.WriteMessage(websocket.TextMessage, []byte("4go")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // let the socket buffers fill (not a timed assertion)
+	for i := 0; i < 50; i++ {
+		want := fmt.Sprintf("4%d", i)
+		if i == 10 {
+			want = "4" + big
+		}
+		if got := readText(t, ws); got != want {
+			t.Fatalf("message %d: %.20q (len %d), want %.20q", i, got, len(got), want)
+		}
+	}
+	// The session still works: the websocket stream is intact.
+	h.setOnMessage(echo)
+	if err := ws.WriteMessage(websocket.TextMessage, []byte("4again")); err != nil {
+		t.Fatal(err)
+	}
+	if got := readText(t, ws); got != "4again" {
+		t.Fatalf("echo after SendNow: %q", got)
+	}
+}
