@@ -103,6 +103,12 @@ func (h *Hub) readyz(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if h.cluster != nil {
+		if err := h.cluster.Err(); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "error": "redis: " + err.Error()})
+			return
+		}
+	}
 	if h.cfg.Ready != nil {
 		if err := h.cfg.Ready(); err != nil {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "error": err.Error()})
@@ -344,7 +350,13 @@ func (h *Hub) apiRoom(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.isPresence(room) {
-		info.Identities = h.rooms.identities(room)
+		ids, err := h.rooms.identities(ctx, room)
+		if err != nil {
+			h.log.Error("api: presence", "room", room, "err", err)
+			writeError(w, http.StatusInternalServerError, CodeInternal, "cannot read the room's presence")
+			return
+		}
+		info.Identities = ids
 	}
 	writeJSON(w, http.StatusOK, info)
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	goredis "github.com/redis/go-redis/v9"
 	"github.com/switchboard-io/switchboard"
 	"github.com/switchboard-io/switchboard/web"
 )
@@ -60,6 +61,19 @@ type Config struct {
 	// Ready, if set, is consulted by /readyz (for example a cluster
 	// adapter's health); a non-nil error makes the hub not ready.
 	Ready func() error
+	// Redis, when set, makes the hub a cluster member: presence and the
+	// publish dedupe memory live in Redis and cover every node sharing
+	// it and RedisPrefix (see clusterState). Server.Adapter should be the
+	// cluster adapter (package redis) on the same Redis, and Server.Store
+	// a store shared by the nodes (redis.NewStore).
+	Redis goredis.UniversalClient
+	// RedisPrefix starts the hub's Redis keys. Default "sb".
+	RedisPrefix string
+	// NodeTTL is how long a node that stopped renewing its heartbeat (every
+	// NodeTTL/3) counts as alive; then the other nodes remove its presence
+	// members. Default 15 s.
+	NodeTTL time.Duration
+
 	// Version is reported by /metrics (switchboard_build_info) and
 	// /healthz.
 	Version string
@@ -101,6 +115,7 @@ type Hub struct {
 	verifier       *verifier // nil in development mode
 	rooms          *rooms
 	dedupe         *dedupe
+	cluster        *clusterState // nil on a single node
 	metrics        *metrics
 	recoveryWindow time.Duration // 0 when recovery is off
 	draining       atomic.Bool
@@ -151,6 +166,13 @@ func New(cfg *Config) (*Hub, error) {
 			h.recoveryWindow = 2 * time.Minute
 		}
 	}
+	if c.RedisPrefix == "" {
+		c.RedisPrefix = "sb"
+	}
+	if c.NodeTTL <= 0 {
+		c.NodeTTL = 15 * time.Second
+	}
+	h.cfg = c
 	h.rooms = newRooms(h)
 	h.dedupe = newDedupe(c.DedupeWindow, c.DedupeMaxIDs)
 	h.metrics = newMetrics(h)
@@ -168,6 +190,9 @@ func New(cfg *Config) (*Hub, error) {
 	h.ns.OnRoomEvent(h.rooms.onRoomEvent)
 	h.ns.OnConnection(h.onConnection)
 	h.handler = h.routes()
+	if c.Redis != nil {
+		h.cluster = newClusterState(h)
+	}
 	return h, nil
 }
 
@@ -197,6 +222,9 @@ func (h *Hub) Close(ctx context.Context) error {
 	h.Drain()
 	err := h.srv.Close(ctx)
 	h.rooms.close()
+	if h.cluster != nil {
+		h.cluster.close(ctx, h.recoveryWindow)
+	}
 	return err
 }
 
@@ -429,7 +457,13 @@ func (h *Hub) presence(s *switchboard.Socket, a switchboard.Args) answer {
 	if !h.isPresence(room) {
 		return fail(CodeBadRequest, "room %q has no presence (see --presence-rooms)", room)
 	}
-	return ok("room", room, "identities", h.rooms.identities(room))
+	ctx, cancel := h.storeCtx()
+	defer cancel()
+	ids, err := h.rooms.identities(ctx, room)
+	if err != nil {
+		return h.opError(err)
+	}
+	return ok("room", room, "identities", ids)
 }
 
 // opError turns an error of the switchboard API into an answer.
@@ -544,7 +578,11 @@ func (h *Hub) doPublish(s *switchboard.Socket, from string, req publishRequest) 
 	)
 	if req.ID != nil {
 		ctx, cancel := h.storeCtx()
-		res, dup, err = h.dedupe.do(ctx, req.Room, *req.ID, publish)
+		if h.cluster != nil {
+			res, dup, err = h.cluster.dedupe(ctx, req.Room, *req.ID, h.cfg.DedupeWindow, 2*h.cfg.StoreTimeout, publish)
+		} else {
+			res, dup, err = h.dedupe.do(ctx, req.Room, *req.ID, publish)
+		}
 		cancel()
 	} else {
 		res, err = publish()

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"sync"
@@ -87,7 +88,7 @@ func (r *rooms) onRoomEvent(ev switchboard.RoomEvent) {
 		}
 		r.lifecycle("join-room", ev.Room, ev.SocketID)
 		if presence && r.joinLocked(ev.Room, identity, ev.SocketID) {
-			notice = PresenceJoinEvent
+			notice = r.transitionLocked(true, ev.Room, identity, ev.SocketID)
 		}
 	} else {
 		if n <= 1 {
@@ -100,13 +101,32 @@ func (r *rooms) onRoomEvent(ev switchboard.RoomEvent) {
 			r.lifecycle("delete-room", ev.Room, "")
 		}
 		if presence && r.leaveLocked(ev.Room, identity, ev.SocketID) {
-			notice = PresenceLeaveEvent
+			notice = r.transitionLocked(false, ev.Room, identity, ev.SocketID)
 		}
 	}
 	r.mu.Unlock()
 	if notice != "" {
 		r.announce(notice, ev.Room, identity, ev.SocketID)
 	}
+}
+
+// transitionLocked handles an identity's arrival in (join) or departure
+// from a room on this node: announced at once on a single node, handed to
+// the cluster (in order, under r.mu) otherwise. It returns the notice to
+// announce after unlocking, if any.
+func (r *rooms) transitionLocked(join bool, room, identity, sid string) string {
+	if c := r.h.cluster; c != nil {
+		if join {
+			c.join(room, identity, sid)
+		} else {
+			c.leave(room, identity)
+		}
+		return ""
+	}
+	if join {
+		return PresenceJoinEvent
+	}
+	return PresenceLeaveEvent
 }
 
 func (r *rooms) lifecycle(kind, room, sid string) {
@@ -184,10 +204,13 @@ func (r *rooms) expire(room, identity, sid string, c *presenceConn) {
 		r.mu.Unlock()
 		return
 	}
-	left := r.removeLocked(room, identity, sid)
+	notice := ""
+	if r.removeLocked(room, identity, sid) {
+		notice = r.transitionLocked(false, room, identity, sid)
+	}
 	r.mu.Unlock()
-	if left {
-		r.announce(PresenceLeaveEvent, room, identity, sid)
+	if notice != "" {
+		r.announce(notice, room, identity, sid)
 	}
 }
 
@@ -195,7 +218,7 @@ func (r *rooms) announce(event, room, identity, sid string) {
 	r.h.metrics.presenceEvents.WithLabelValues(event).Inc()
 	r.h.log.Debug("presence", "event", event, "room", room, "identity", identity)
 	b := r.h.ns.To(room)
-	if event == PresenceJoinEvent {
+	if event == PresenceJoinEvent && sid != "" {
 		b = b.Except(sid)
 	}
 	if err := b.Emit(event, PresenceNotice{Room: room, Identity: identity}); err != nil {
@@ -215,8 +238,31 @@ func (r *rooms) setDropping(sid string, on bool) {
 	r.mu.Unlock()
 }
 
-// identities returns the identities present in a room, sorted.
-func (r *rooms) identities(room string) []string {
+// identities returns the identities present in a room, sorted: across
+// the cluster when clustered.
+func (r *rooms) identities(ctx context.Context, room string) ([]string, error) {
+	if c := r.h.cluster; c != nil {
+		return c.identities(ctx, room)
+	}
+	return r.localIdentities(room), nil
+}
+
+type roomIdentity struct{ room, identity string }
+
+// localPresence lists the (room, identity) pairs present on this node.
+func (r *rooms) localPresence() []roomIdentity {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []roomIdentity
+	for room, ids := range r.presence {
+		for id := range ids {
+			out = append(out, roomIdentity{room, id})
+		}
+	}
+	return out
+}
+
+func (r *rooms) localIdentities(room string) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := make([]string, 0, len(r.presence[room]))

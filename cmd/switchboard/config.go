@@ -23,6 +23,10 @@ type Config struct {
 	DataDir  string
 	RedisURL string
 
+	RedisPrefix string
+	RedisWait   time.Duration
+	NodeTTL     time.Duration
+
 	JWTSecret        string
 	JWTSecretFile    string
 	JWTPublicKeyFile string
@@ -70,7 +74,10 @@ func (c *Config) flagSet(stderr io.Writer) *flag.FlagSet {
 
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:3000", "`ADDR`ess to listen on (port 0 picks a free port)")
 	fs.StringVar(&c.DataDir, "data-dir", "./switchboard-data", "`DIR`ectory of the embedded store (switchboard.db): durable room logs and cursors")
-	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis `URL` (redis://[user:pass@]host:port/db) to share rooms, broadcasts and recovery with other hubs")
+	fs.StringVar(&c.RedisURL, "redis-url", "", "Redis `URL` (redis://[user:pass@]host:port/db): make this hub a cluster member sharing rooms, broadcasts, recovery, durable rooms, presence and publish dedupe with the other hubs on it; --data-dir is then unused")
+	fs.StringVar(&c.RedisPrefix, "redis-prefix", "sb", "`PREFIX` of the hub's Redis keys (durable rooms, presence, dedupe); hubs of one cluster use the same")
+	fs.DurationVar(&c.RedisWait, "redis-wait", 5*time.Second, "how long startup waits for Redis before serving alone and retrying in the background")
+	fs.DurationVar(&c.NodeTTL, "node-ttl", 15*time.Second, "cluster heartbeat lifetime: a node silent this long is dead and its presence members leave")
 
 	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HMAC `SECRET` verifying client tokens (HS256/384/512); without any JWT key the hub runs in development mode")
 	fs.StringVar(&c.JWTSecretFile, "jwt-secret-file", "", "read the HMAC secret from `FILE` (trailing newline trimmed)")

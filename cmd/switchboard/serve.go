@@ -60,10 +60,17 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 		return usageError{err}
 	}
 
-	// Cluster.
-	var cluster *redis.Cluster
-	var rclient *goredis.Client
+	// Cluster, or a single node with its embedded store.
+	var (
+		cluster    *redis.Cluster
+		rclient    *goredis.Client
+		store      switchboard.Store
+		storeWhere string
+	)
 	if cfg.RedisURL != "" {
+		if strings.ContainsAny(cfg.RedisPrefix, "{}") || cfg.RedisPrefix == "" {
+			return usageError{fmt.Errorf("--redis-prefix %q: must be non-empty, without { or }", cfg.RedisPrefix)}
+		}
 		ropts, err := goredis.ParseURL(cfg.RedisURL)
 		if err != nil {
 			return usageError{fmt.Errorf("--redis-url: %w", err)}
@@ -74,23 +81,36 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 		defer cluster.Close()
 		hcfg.Server.Adapter = cluster.Adapter
 		hcfg.Ready = cluster.Err
-		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		hcfg.Redis = rclient
+		hcfg.RedisPrefix = cfg.RedisPrefix
+		hcfg.NodeTTL = cfg.NodeTTL
+		// Redis down at start: say so clearly, serve this node's clients
+		// alone (/readyz answers 503) and keep retrying in the background
+		// (the adapter, the store and presence all retry with backoff).
+		wctx, cancel := context.WithTimeout(ctx, cfg.RedisWait)
 		if err := cluster.WaitReady(wctx); err != nil {
-			logger.Warn("Redis not reachable yet; serving this node alone and retrying", "err", err)
+			logger.Error("Redis is not reachable: serving this node alone, /readyz answers 503, retrying in the background",
+				"redis", ropts.Addr, "err", err)
 		}
 		cancel()
-		logger.Info("cluster mode: rooms, broadcasts and recovery shared through Redis; durable logs and presence stay on this node",
-			"redis", ropts.Addr)
-	}
-
-	// Store.
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return fmt.Errorf("data directory: %w", err)
-	}
-	dbPath := filepath.Join(cfg.DataDir, "switchboard.db")
-	store, err := bolt.Open(dbPath, c.boltOptions(logger))
-	if err != nil {
-		return fmt.Errorf("opening the store: %w", err)
+		store = redis.NewStore(rclient, &redis.StoreOptions{
+			Prefix:    cfg.RedisPrefix,
+			Retention: c.retention(),
+			Logger:    logger,
+		})
+		storeWhere = "redis://" + ropts.Addr + " prefix " + cfg.RedisPrefix
+		logger.Info("cluster mode: rooms, broadcasts, recovery, durable rooms, presence and publish dedupe shared through Redis; "+
+			"--data-dir is not used", "redis", ropts.Addr, "prefix", cfg.RedisPrefix)
+	} else {
+		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			return fmt.Errorf("data directory: %w", err)
+		}
+		storeWhere = filepath.Join(cfg.DataDir, "switchboard.db")
+		b, err := bolt.Open(storeWhere, c.boltOptions(logger))
+		if err != nil {
+			return fmt.Errorf("opening the store: %w", err)
+		}
+		store = b
 	}
 	storeClosed := false
 	closeStore := func() error {
@@ -134,7 +154,7 @@ func (c *ServeCommand) Run(ctx context.Context, args []string) error {
 	}
 	addr := ln.Addr().String()
 	logger.Info("switchboard listening", "url", "http://"+addr, "addr", addr, "version", Version(),
-		"data", dbPath, "durable_rooms", cfg.DurableRooms, "presence_rooms", cfg.PresenceRooms,
+		"data", storeWhere, "durable_rooms", cfg.DurableRooms, "presence_rooms", cfg.PresenceRooms,
 		"recovery_window", cfg.RecoveryWindow.String())
 
 	errc := make(chan error, 1)
@@ -236,6 +256,7 @@ func (c *ServeCommand) hubConfig(logger *slog.Logger) (*hub.Config, error) {
 		{"--dedupe-window", cfg.DedupeWindow <= 0}, {"--dedupe-max-ids", cfg.DedupeMaxIDs <= 0},
 		{"--retention-age", cfg.RetentionAge < 0}, {"--retention-events", cfg.RetentionEvents < 0},
 		{"--retention-bytes", cfg.RetentionBytes < 0},
+		{"--redis-wait", cfg.RedisWait < 0}, {"--node-ttl", cfg.NodeTTL < 3*time.Millisecond},
 	} {
 		if check.bad {
 			return nil, fmt.Errorf("%s: value out of range", check.name)
@@ -282,15 +303,15 @@ func (c *ServeCommand) hubConfig(logger *slog.Logger) (*hub.Config, error) {
 	}, nil
 }
 
+func (c *ServeCommand) retention() *switchboard.Retention {
+	return &switchboard.Retention{
+		MaxAge: c.Config.RetentionAge, MaxEvents: c.Config.RetentionEvents, MaxBytes: c.Config.RetentionBytes,
+	}
+}
+
 func (c *ServeCommand) boltOptions(logger *slog.Logger) *bolt.Options {
 	sync, _ := syncPolicy(c.Config.Sync)
-	return &bolt.Options{
-		Retention: &switchboard.Retention{
-			MaxAge: c.Config.RetentionAge, MaxEvents: c.Config.RetentionEvents, MaxBytes: c.Config.RetentionBytes,
-		},
-		Sync:   sync,
-		Logger: logger,
-	}
+	return &bolt.Options{Retention: c.retention(), Sync: sync, Logger: logger}
 }
 
 func syncPolicy(s string) (bolt.SyncPolicy, error) {
