@@ -329,6 +329,7 @@ func (c *clusterState) heartbeat() {
 		c.setErr(err)
 		return
 	}
+	c.setErr(nil)
 	c.mu.Lock()
 	first := c.beats == 0
 	c.beats++

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -40,14 +41,23 @@ func requireTool(t *testing.T, what string, err error) {
 // always, so that what it acknowledged survives) and returns its URL.
 func startRedis(t *testing.T) string {
 	t.Helper()
-	_, err := exec.LookPath("redis-server")
-	requireTool(t, "the cluster test: redis-server is not installed", err)
+	return startRedisOn(t, freePort(t))
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func startRedisOn(t *testing.T, port int) string {
+	t.Helper()
+	_, err := exec.LookPath("redis-server")
+	requireTool(t, "the cluster test: redis-server is not installed", err)
 	srv := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
 		"--appendonly", "yes", "--appendfsync", "always", "--dir", t.TempDir())
 	if err := srv.Start(); err != nil {
@@ -417,6 +427,39 @@ func TestClusterNodeKilled(t *testing.T) {
 		if code, _, body := request(t, "GET", h.url+"/readyz", "", nil); code != 200 {
 			t.Errorf("readyz on hub %d: %d %s", i, code, body)
 		}
+	}
+}
+
+// TestClusterRedisDownAtStart: a hub whose Redis is down at start says so,
+// serves with /readyz 503, and joins the cluster once Redis is up.
+func TestClusterRedisDownAtStart(t *testing.T) {
+	port := freePort(t)
+	url := "redis://127.0.0.1:" + strconv.Itoa(port) + "/0"
+	a := startHub(t, t.TempDir(), jwtArgs("--redis-url", url, "--redis-wait", "200ms", "--node-ttl", "1500ms")...)
+	if !strings.Contains(a.logs(), "Redis is not reachable") {
+		t.Errorf("no clear error in the log:\n%s", a.logs())
+	}
+	if code, _, body := request(t, "GET", a.url+"/readyz", "", nil); code != 503 {
+		t.Errorf("readyz with Redis down: %d %s, want 503", code, body)
+	}
+	startRedisOn(t, port)
+	waitFor(t, "readyz 200 once Redis is up", func() bool {
+		code, _, _ := request(t, "GET", a.url+"/readyz", "", nil)
+		return code == 200
+	})
+	b := startHub(t, t.TempDir(), jwtArgs("--redis-url", url, "--node-ttl", "1500ms")...)
+	s := dial(t, a.url, allRooms(t, "early"))
+	in := collect(s, "tick", true)
+	expectOK(t, "join", call(t, s, "join", "durable-late", map[string]any{"durable": true}))
+	code, _, body := request(t, "POST", b.url+"/api/publish", testAPIKey, map[string]any{"room": "durable-late", "event": "tick", "data": 1})
+	if code != 200 {
+		t.Fatalf("publish on b: %d %s", code, body)
+	}
+	in.waitUntil(t, "b's durable publish on a", func(a []client.Args) bool { return len(a) == 1 })
+	other := dial(t, b.url, allRooms(t, "other"))
+	got := call(t, other, "presence", "durable-late")
+	if ids, _ := json.Marshal(got["identities"]); string(ids) != `["early"]` {
+		t.Errorf("presence seen from b: %s", ids)
 	}
 }
 
