@@ -213,6 +213,11 @@ func NewServer(opts *Options, onConnection func(*Conn)) *Server {
 		s.upgrades = []string{}
 	}
 	s.upgrader = websocket.Upgrader{
+		// A small read buffer of its own instead of net/http's 4 KiB one,
+		// which gorilla would keep for the connection's life: an idle
+		// connection holds this buffer. Larger payloads are read straight
+		// into the pooled message buffers.
+		ReadBufferSize:    wsReadBufferSize,
 		WriteBufferPool:   &sync.Pool{},
 		EnableCompression: o.PerMessageDeflate != nil,
 		// Origins are the business of CORS and AllowRequest, as in engine.io.
@@ -223,6 +228,10 @@ func NewServer(opts *Options, onConnection func(*Conn)) *Server {
 	}
 	return s
 }
+
+// wsReadBufferSize is the websocket's read buffer (gorilla's minimum is
+// 125, a control frame).
+const wsReadBufferSize = 256
 
 // Count returns the number of open sessions.
 func (s *Server) Count() int {
@@ -404,7 +413,10 @@ func (s *Server) newConn(r *http.Request, transport string, ws *wsTransport) *Co
 	c := &Conn{
 		srv:       s,
 		id:        newSID(),
-		req:       r.WithContext(context.WithoutCancel(r.Context())),
+		req: handshakeInfo{
+			method: r.Method, url: r.URL, proto: r.Proto, header: r.Header, host: r.Host,
+			remoteAddr: r.RemoteAddr, requestURI: r.RequestURI, tls: r.TLS,
+		},
 		transport: transport,
 		wake:      make(chan struct{}, 1),
 		ready:     make(chan struct{}),
