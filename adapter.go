@@ -80,6 +80,27 @@ type BroadcastOptions struct {
 	Flags  BroadcastFlags
 }
 
+// Reaches reports whether a broadcast with these options reaches a socket
+// that is in rooms (its own room included): in none of Except, and in one
+// of Rooms unless Rooms is empty. Recovery uses it to pick the missed events
+// of a returning socket.
+func (o BroadcastOptions) Reaches(rooms map[string]bool) bool {
+	for _, r := range o.Except {
+		if rooms[r] {
+			return false
+		}
+	}
+	if len(o.Rooms) == 0 {
+		return true
+	}
+	for _, r := range o.Rooms {
+		if rooms[r] {
+			return true
+		}
+	}
+	return false
+}
+
 // BroadcastFlags modify a broadcast.
 type BroadcastFlags struct {
 	Volatile bool          // drop for clients whose transport is not ready

@@ -150,30 +150,12 @@ func (l *recoveryLog) restore(pid, offset string) (*SessionState, []*parser.Pack
 	}
 	var missed []*parser.Packet
 	for _, ev := range l.events[seq-l.events[0].seq+1:] {
-		if selects(ev.opts, rooms) {
+		if ev.opts.Reaches(rooms) {
 			missed = append(missed, ev.p)
 		}
 	}
 	st := kept.state
 	return &st, missed, nil
-}
-
-// selects reports whether a broadcast with opts reaches a socket in rooms.
-func selects(opts BroadcastOptions, rooms map[string]bool) bool {
-	for _, r := range opts.Except {
-		if rooms[r] {
-			return false
-		}
-	}
-	if len(opts.Rooms) == 0 {
-		return true
-	}
-	for _, r := range opts.Rooms {
-		if rooms[r] {
-			return true
-		}
-	}
-	return false
 }
 
 // appendArg returns a copy of the JSON array data with s appended.

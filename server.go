@@ -3,6 +3,7 @@ package switchboard
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"regexp"
 	"strings"
@@ -66,7 +67,7 @@ func (s *Server) watchStore(ctx context.Context, w StoreWatcher) {
 				ns.durable.notify(room)
 			}
 		})
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || errors.Is(err, ErrStoreClosed) {
 			return
 		}
 		s.opts.Logger.Warn("switchboard: watching the store failed; retrying", "err", err)

@@ -3,6 +3,7 @@ package switchboard
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -62,6 +63,19 @@ type Store interface {
 	// Close flushes and releases the store; closing it again returns
 	// ErrStoreClosed.
 	Close() error
+}
+
+// NormalizeAcked returns what a Store keeps of SetCursor's acked: the
+// offsets above cursor, sorted, without duplicates; nil when none.
+func NormalizeAcked(cursor uint64, acked []uint64) []uint64 {
+	var out []uint64
+	for _, o := range acked {
+		if o > cursor {
+			out = append(out, o)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // StoreWatcher is implemented by stores that several servers share (Redis):

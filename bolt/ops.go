@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"slices"
 	"time"
 
 	"github.com/switchboard-io/switchboard"
@@ -420,19 +419,6 @@ func decodePosition(key, v []byte) (cursor uint64, acked []uint64, ok bool) {
 	return cursor, acked, true
 }
 
-// normalizeAcked returns what SetCursor stores of acked: a sorted copy
-// without duplicates and without the offsets not above cursor.
-func normalizeAcked(cursor uint64, acked []uint64) []uint64 {
-	var out []uint64
-	for _, o := range acked {
-		if o > cursor {
-			out = append(out, o)
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
-}
-
 // SetCursor implements switchboard.Store. It stores a sorted copy of acked
 // without duplicates, dropping the offsets not above cursor. Like Append,
 // it returns once committed per the sync policy.
@@ -443,7 +429,7 @@ func (s *Store) SetCursor(ctx context.Context, room, subscriber string, cursor u
 	if err := checkName(subscriber); err != nil {
 		return err
 	}
-	acked = normalizeAcked(cursor, acked)
+	acked = switchboard.NormalizeAcked(cursor, acked)
 	key := prefixKey(room, subscriber)
 	return s.write(ctx, func(tx *bbolt.Tx) error {
 		cb := tx.Bucket(bucketCursors)

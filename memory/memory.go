@@ -324,19 +324,6 @@ type position struct {
 	acked  []uint64
 }
 
-// normalizeAcked returns what SetCursor stores of acked: a sorted copy without
-// duplicates and without the offsets not above cursor; nil when empty.
-func normalizeAcked(cursor uint64, acked []uint64) []uint64 {
-	var out []uint64
-	for _, o := range acked {
-		if o > cursor {
-			out = append(out, o)
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
-}
-
 // SetCursor implements switchboard.Store. It stores a sorted copy of acked
 // without duplicates, dropping the offsets not above cursor.
 func (s *Store) SetCursor(ctx context.Context, room, subscriber string, cursor uint64, acked []uint64) error {
@@ -366,7 +353,7 @@ func (s *Store) SetCursor(ctx context.Context, room, subscriber string, cursor u
 		return nil
 	}
 	p.cursor = cursor
-	p.acked = normalizeAcked(cursor, acked)
+	p.acked = switchboard.NormalizeAcked(cursor, acked)
 	return nil
 }
 

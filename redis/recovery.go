@@ -107,7 +107,7 @@ func (a *adapter) RestoreSession(ctx context.Context, pid, offset string) (*swit
 				continue
 			}
 			b, err := decodeBroadcast(m)
-			if err != nil || b.hasRequest || !reaches(b.opts, rooms) {
+			if err != nil || b.hasRequest || !b.opts.Reaches(rooms) {
 				continue
 			}
 			missed = append(missed, &parser.Packet{
@@ -122,24 +122,6 @@ func (a *adapter) RestoreSession(ctx context.Context, pid, offset string) (*swit
 		}
 	}
 	return st, missed, nil
-}
-
-// reaches is the Node adapter's shouldIncludePacket.
-func reaches(opts switchboard.BroadcastOptions, rooms map[string]bool) bool {
-	for _, r := range opts.Except {
-		if rooms[r] {
-			return false
-		}
-	}
-	if len(opts.Rooms) == 0 {
-		return true
-	}
-	for _, r := range opts.Rooms {
-		if rooms[r] {
-			return true
-		}
-	}
-	return false
 }
 
 // nextOffset is the smallest stream id after offset ("ms-seq" → "ms-seq+1").
