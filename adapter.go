@@ -62,6 +62,18 @@ type Adapter interface {
 	Close() error
 }
 
+// SessionKeeper is an optional interface for cluster adapters that save the
+// session of every connected socket ahead of time (with recovery on), so
+// that a socket whose node dies without running its disconnect code can
+// still be recovered on another node. KeepSession is called after the
+// socket connected and after each change of its rooms (Data as of then);
+// ForgetSession when it disconnects for a reason that is not recoverable.
+// Both must not block on the network: save in the background.
+type SessionKeeper interface {
+	KeepSession(st *SessionState)
+	ForgetSession(pid string)
+}
+
 // SessionState is what connection-state recovery keeps of a disconnected
 // socket: its id, private id, rooms (its own included) and data. Cluster
 // adapters carry Data as JSON.

@@ -276,7 +276,7 @@ func (a *LocalAdapter) AddSockets(opts BroadcastOptions, rooms []string) error {
 func (a *LocalAdapter) DelSockets(opts BroadcastOptions, rooms []string) error {
 	for _, s := range a.selectSockets(opts) {
 		for _, r := range rooms {
-			a.Del(s.id, r)
+			s.Leave(r)
 		}
 	}
 	return nil

@@ -202,6 +202,7 @@ func (ns *Namespace) connectSocket(s *Socket, rooms []string, missed []*parser.P
 		reply["pid"] = s.pid
 	}
 	replyJSON, _ := json.Marshal(reply)
+	s.keepSession()
 	_ = s.client.send(&parser.Packet{Type: parser.Connect, Namespace: ns.name, Data: replyJSON})
 	ns.startSubscriptions(s)
 	var handlers []func(*Socket)

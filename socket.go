@@ -320,11 +320,22 @@ func (s *Socket) Join(rooms ...string) error {
 		return fmt.Errorf("%w: joining %d room(s) would make %d, the limit is %d", ErrTooManyRooms, len(rooms), n, max)
 	}
 	s.nsp.adapter.AddAll(s.id, rooms)
+	s.keepSession()
 	return nil
 }
 
+// keepSession gives a SessionKeeper adapter the socket's current state.
+func (s *Socket) keepSession() {
+	if k, ok := s.nsp.adapter.(SessionKeeper); ok && s.pid != "" && s.Connected() {
+		k.KeepSession(&SessionState{SID: s.id, PID: s.pid, Rooms: s.nsp.adapter.Rooms(s.id), Data: s.Data()})
+	}
+}
+
 // Leave removes the socket from a room.
-func (s *Socket) Leave(room string) { s.nsp.adapter.Del(s.id, room) }
+func (s *Socket) Leave(room string) {
+	s.nsp.adapter.Del(s.id, room)
+	s.keepSession()
+}
 
 // Rooms returns the rooms the socket is in, its own room included, in the
 // order joined.
@@ -476,6 +487,8 @@ func (s *Socket) onClose(reason string, _ bool) {
 		if err := s.nsp.adapter.PersistSession(context.Background(), st); err != nil {
 			s.nsp.srv.opts.Logger.Warn("switchboard: cannot keep session for recovery", "sid", s.id, "err", err)
 		}
+	} else if k, ok := s.nsp.adapter.(SessionKeeper); ok && s.pid != "" {
+		k.ForgetSession(s.pid)
 	}
 	s.nsp.durable.stopAll(s)
 	s.nsp.adapter.DelAll(s.id)
