@@ -35,7 +35,10 @@ type adapter struct {
 	acks     map[string]*ackRequest // broadcasts with acknowledgements
 }
 
-var _ switchboard.Adapter = (*adapter)(nil)
+var (
+	_ switchboard.Adapter       = (*adapter)(nil)
+	_ switchboard.SessionKeeper = (*adapter)(nil)
+)
 
 func newAdapter(c *Cluster, ns *switchboard.Namespace) *adapter {
 	uid := randomID()
@@ -420,6 +423,7 @@ func (a *adapter) Close() error {
 	}
 	a.closed = true
 	a.mu.Unlock()
+	a.c.keep.dropAdapter(a)
 	a.c.release(a)
 	a.dropRequests()
 	return nil

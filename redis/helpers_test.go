@@ -472,4 +472,18 @@ func waitSession(t *testing.T, c goredis.UniversalClient, opts *redis.Options) {
 	}
 }
 
+// storedSession reads a session saved in Redis.
+func storedSession(t *testing.T, c goredis.UniversalClient, key string) *switchboard.SessionState {
+	t.Helper()
+	raw, err := c.Get(context.Background(), key).Result()
+	if err != nil {
+		t.Fatalf("GET %s: %v", key, err)
+	}
+	st, err := redis.DecodeSession(raw)
+	if err != nil {
+		t.Fatalf("session %s: %v", key, err)
+	}
+	return st
+}
+
 func hasPrefix(s, p string) bool { return strings.HasPrefix(s, p) }

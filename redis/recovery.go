@@ -26,24 +26,43 @@ const (
 // <MaxDisconnectionDuration>, readable by any node, Node ones included.
 // Data travels as its JSON encoding; nil data is sent as {}, socket.io's
 // default.
+//
+// When the session was kept ahead of time (KeepSession), it replaces the
+// kept one only if Redis still holds what this node wrote: a client that
+// already came back on another node (its session consumed, or rewritten by
+// the node holding it now) must not find a stale copy later.
 func (a *adapter) PersistSession(ctx context.Context, st *switchboard.SessionState) error {
 	if a.recovery == nil {
 		return nil
 	}
+	last := a.c.keep.take(a, st.PID)
+	val, err := encodeSession(st)
+	if err != nil {
+		return err
+	}
+	key := a.c.opts.SessionKeyPrefix + st.PID
+	if last != "" {
+		err = casPersist.Run(ctx, a.c.client, []string{key}, val, last, a.recovery.MaxDisconnectionDuration.Milliseconds()).Err()
+	} else {
+		err = a.c.client.Set(ctx, key, val, a.recovery.MaxDisconnectionDuration).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("redis: SET %s: %w", key, err)
+	}
+	return nil
+}
+
+// encodeSession is the session in the Node adapter's form.
+func encodeSession(st *switchboard.SessionState) (string, error) {
 	data, err := goToTree(st.Data)
 	if err != nil {
-		return fmt.Errorf("redis: session data: %w", err)
+		return "", fmt.Errorf("redis: session data: %w", err)
 	}
 	if data == nil {
 		data = obj{}
 	}
 	session := obj{{"sid", st.SID}, {"pid", st.PID}, {"rooms", strs(st.Rooms)}, {"data", data}}
-	val := base64.StdEncoding.EncodeToString(appendMsgpack(nil, session))
-	key := a.c.opts.SessionKeyPrefix + st.PID
-	if err := a.c.client.Set(ctx, key, val, a.recovery.MaxDisconnectionDuration).Err(); err != nil {
-		return fmt.Errorf("redis: SET %s: %w", key, err)
-	}
-	return nil
+	return base64.StdEncoding.EncodeToString(appendMsgpack(nil, session)), nil
 }
 
 // RestoreSession implements switchboard.Adapter as the Node adapter does:

@@ -92,6 +92,14 @@ type Options struct {
 	// waits for Redis to confirm its pub/sub subscription, so that the
 	// node is counted by the other nodes from the start. Default 2 s.
 	SubscribeTimeout time.Duration
+	// SessionRefresh is how often the session of each connected socket
+	// (with connection-state recovery on) is saved again in Redis, with PX
+	// = MaxDisconnectionDuration + SessionRefresh, so that the sessions of
+	// a node that dies without disconnecting its sockets stay restorable
+	// for at least the recovery window. Each connected socket costs one SET
+	// per SessionRefresh, pipelined. Default a third of
+	// MaxDisconnectionDuration (40 s for the default 2 minutes).
+	SessionRefresh time.Duration
 	// Logger receives the adapter's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -158,7 +166,9 @@ type Cluster struct {
 	closed   bool
 
 	errMu sync.Mutex
-	errs  map[string]error // by background loop ("pubsub", "stream <name>")
+	errs  map[string]error // by background loop ("pubsub", "stream <name>", "sessions")
+
+	keep *keeper // sessions of connected sockets, saved ahead of time
 }
 
 // runState is the background work of a running Cluster.
@@ -190,7 +200,9 @@ type shardReader struct {
 // until the first adapter is created, and a Redis that is down then is
 // retried in the background (see Cluster).
 func New(client goredis.UniversalClient, opts *Options) *Cluster {
-	return &Cluster{client: client, opts: opts.withDefaults(), adapters: make(map[string]*adapter)}
+	c := &Cluster{client: client, opts: opts.withDefaults(), adapters: make(map[string]*adapter)}
+	c.keep = newKeeper(c)
+	return c
 }
 
 // NewAdapter returns an adapter factory for switchboard.Options.Adapter
@@ -383,7 +395,8 @@ func (c *Cluster) start() {
 		run.wg.Add(1)
 		go c.readLoop(ctx, run, rc, stream, last)
 	}
-	run.wg.Add(2)
+	run.wg.Add(3)
+	go func() { defer run.wg.Done(); c.keep.loop(ctx) }()
 	go c.subLoop(run)
 	go func() { defer run.wg.Done(); run.work.run(ctx) }()
 }
