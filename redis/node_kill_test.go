@@ -27,9 +27,10 @@ import (
 const childNodeEnv = "SWITCHBOARD_REDIS_CHILD_NODE"
 
 type childNodeConfig struct {
-	Addr    string
-	Adapter redis.Options
-	Prefix  string
+	Addr     string
+	Adapter  redis.Options
+	Prefix   string
+	Recovery bool // connection-state recovery on
 }
 
 // runChildNode serves a node with the Redis adapter and store until
@@ -42,12 +43,24 @@ func runChildNode() {
 	}
 	c := goredis.NewClient(&goredis.Options{Addr: cfg.Addr})
 	store := redis.NewStore(c, &redis.StoreOptions{Prefix: cfg.Prefix})
-	srv := switchboard.NewServer(&switchboard.Options{
+	opts := &switchboard.Options{
 		Adapter:  redis.NewAdapter(c, &cfg.Adapter),
 		Store:    store,
 		Identity: authIdentity,
-	})
+	}
+	if cfg.Recovery {
+		opts.ConnectionStateRecovery = &switchboard.RecoveryOptions{}
+	}
+	srv := switchboard.NewServer(opts)
 	srv.OnConnection(func(s *switchboard.Socket) {
+		s.On("join", func(rooms []string, ack switchboard.AckFunc) {
+			if err := s.Join(rooms...); err != nil {
+				ack(err.Error())
+				return
+			}
+			ack("ok")
+		})
+		s.On("setData", func(v any, ack switchboard.AckFunc) { s.SetData(v); ack("ok") })
 		s.On("sub", func(room string, ack switchboard.AckFunc) {
 			if err := s.JoinDurable(context.Background(), room); err != nil {
 				ack(err.Error())
