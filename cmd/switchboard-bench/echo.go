@@ -88,23 +88,12 @@ func (e *echoScenario) run(ctx context.Context, c *config) (*Result, error) {
 			})
 		}
 	}
-	sleep(ctx, c.warmup)
-	measure.Store(true)
-	meter := startCPU(c.serverPID)
-	sleep(ctx, c.duration)
-	measure.Store(false)
-	cpu, wall, cpuErr := meter.stop()
+	meter, cpu, wall, cpuErr := measureWindow(ctx, c, &measure)
 	close(stop)
 	wg.Wait()
 
 	n := float64(trips.Load())
-	res.add("round_trips", n, "acks", "")
-	res.add("round_trips_per_s", perSecond(n, wall), "acks/s", "higher")
-	if c.serverPID > 0 {
-		res.add("server_cpu_s", cpu, "s", "")
-		res.add("round_trips_per_cpu_s", perSecond(n, cpu), "acks/cpu-s", "higher")
-		res.add("server_cpu_util", perSecond(cpu, wall), "cores", "")
-	}
+	res.addRates("round_trips", n, "acks", c.serverPID, cpu, wall)
 	meter.report(res, wall)
 	res.addLatency("latency", &lat)
 	res.add("mismatched", float64(mismatch.Load()), "acks", "lower")

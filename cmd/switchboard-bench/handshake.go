@@ -70,23 +70,12 @@ func (h *handshakeScenario) run(ctx context.Context, c *config) (*Result, error)
 			}
 		})
 	}
-	sleep(ctx, c.warmup)
-	measure.Store(true)
-	meter := startCPU(c.serverPID)
-	sleep(ctx, c.duration)
-	measure.Store(false)
-	cpu, wall, cpuErr := meter.stop()
+	meter, cpu, wall, cpuErr := measureWindow(ctx, c, &measure)
 	close(stop)
 	wg.Wait()
 
 	n := float64(count.Load())
-	res.add("handshakes", n, "conns", "")
-	res.add("handshakes_per_s", perSecond(n, wall), "conns/s", "higher")
-	if c.serverPID > 0 {
-		res.add("server_cpu_s", cpu, "s", "")
-		res.add("handshakes_per_cpu_s", perSecond(n, cpu), "conns/cpu-s", "higher")
-		res.add("server_cpu_util", perSecond(cpu, wall), "cores", "")
-	}
+	res.addRates("handshakes", n, "conns", c.serverPID, cpu, wall)
 	meter.report(res, wall)
 	res.addLatency("connect", &lat)
 	res.add("failed", float64(failed.Load()), "conns", "lower")

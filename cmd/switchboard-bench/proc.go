@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -163,4 +165,29 @@ func serverStats(url string) (map[string]float64, error) {
 		return nil, fmt.Errorf("%s: %w", url, err)
 	}
 	return m, nil
+}
+
+// measureWindow lets the workers warm up, then turns measure on for the
+// scenario's duration while metering the server's CPU, and returns the
+// meter (stopped) with the CPU and wall seconds of the window.
+func measureWindow(ctx context.Context, c *config, measure *atomic.Bool) (m *cpuMeter, cpu, wall float64, err error) {
+	sleep(ctx, c.warmup)
+	measure.Store(true)
+	m = startCPU(c.serverPID)
+	sleep(ctx, c.duration)
+	measure.Store(false)
+	cpu, wall, err = m.stop()
+	return m, cpu, wall, err
+}
+
+// addRates records a count, its rate per wall second and, when the server's
+// PID is known, per server CPU-second with the server's CPU use.
+func (r *Result) addRates(name string, n float64, unit string, pid int, cpu, wall float64) {
+	r.add(name, n, unit, "")
+	r.add(name+"_per_s", perSecond(n, wall), unit+"/s", "higher")
+	if pid > 0 {
+		r.add("server_cpu_s", cpu, "s", "")
+		r.add(name+"_per_cpu_s", perSecond(n, cpu), unit+"/cpu-s", "higher")
+		r.add("server_cpu_util", perSecond(cpu, wall), "cores", "")
+	}
 }
