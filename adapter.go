@@ -66,7 +66,7 @@ type Adapter interface {
 // session of every connected socket ahead of time (with recovery on), so
 // that a socket whose node dies without running its disconnect code can
 // still be recovered on another node. KeepSession is called after the
-// socket connected and after each change of its rooms (Data as of then);
+// socket connected and after each change of its rooms or its Data;
 // ForgetSession when it disconnects for a reason that is not recoverable.
 // Both must not block on the network: save in the background.
 type SessionKeeper interface {

@@ -130,6 +130,7 @@ func (s *Socket) SetData(v any) {
 	s.mu.Lock()
 	s.data = v
 	s.mu.Unlock()
+	s.keepSession()
 }
 
 // On registers the handler of an event, replacing any earlier one. fn is a

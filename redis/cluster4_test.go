@@ -106,9 +106,7 @@ func TestFourNodeCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		// A client's socket.to(room) leaves the sender out, across nodes.
-		if err := p1.sock.Emit("toRoom", "r1", "m", "from-p1"); err != nil {
-			t.Fatal(err)
-		}
+		p1.mustAck(t, "toRoom", "r1", "m", "from-p1")
 		fence(t)
 		want := map[string][]string{
 			"r1-not-r2-from-go":   {"p0", "pn"},

@@ -57,12 +57,15 @@ func startGoNode(t *testing.T, c goredis.UniversalClient, opts *redis.Options, r
 		})
 		s.On("leave", func(room string, ack switchboard.AckFunc) { s.Leave(room); ack("ok") })
 		s.On("setData", func(v any, ack switchboard.AckFunc) { s.SetData(v); ack("ok") })
-		s.On("toRoom", func(args switchboard.Args) {
+		// toRoom answers once the broadcast left this node (when asked), so
+		// that a fence sent afterwards cannot overtake it.
+		s.On("toRoom", func(args switchboard.Args, ack switchboard.AckFunc) {
 			var room, ev string
 			_ = args.Decode(0, &room)
 			_ = args.Decode(1, &ev)
 			vals, _ := args.Values()
 			_ = s.To(room).Emit(ev, vals[2:]...)
+			ack("ok")
 		})
 	})
 	hs := httptest.NewServer(srv)
