@@ -970,3 +970,33 @@ func TestRoomDisconnectSockets(t *testing.T) {
 		}
 	})
 }
+
+// TestInteropServerDropsTransport: the server closes the Engine.IO
+// connection (socket.conn.close() in socket.io); the client sees a transport
+// close and reconnects by itself.
+func TestInteropServerDropsTransport(t *testing.T) {
+	forEachClient(t, func(t *testing.T, d dialer) {
+		ts := newTestServer(t, nil)
+		conns := sockets(ts.Of("/"))
+		ts.OnConnection(func(s *switchboard.Socket) {
+			s.On("ping", func(ack switchboard.AckFunc) { ack("pong") })
+		})
+		c, s := connectSocket(t, d, ts, conns, dialOptions{})
+		reasons := disconnects(s)
+		s.Conn().Close("forced close")
+		if r := recv(t, reasons, "the server disconnect reason"); r != "forced close" {
+			t.Errorf("server disconnect reason %q, want \"forced close\"", r)
+		}
+		if got := c.Expect(t, "disconnect"); got.Reason != "transport close" {
+			t.Errorf("client disconnect reason %q, want \"transport close\"", got.Reason)
+		}
+		again := c.Expect(t, "connect")
+		s2 := recv(t, conns, "the reconnected server socket")
+		if again.ID != s2.ID() || again.ID == s.ID() {
+			t.Errorf("reconnected as %q (server %q), old id %q", again.ID, s2.ID(), s.ID())
+		}
+		if got, err := c.EmitWithAck(0, "ping"); err != nil || !reflect.DeepEqual(got, []any{"pong"}) {
+			t.Errorf("ping after reconnection: %v %v", got, err)
+		}
+	})
+}

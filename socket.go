@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchboard-io/switchboard/engineio"
 	"github.com/switchboard-io/switchboard/internal/callback"
 	"github.com/switchboard-io/switchboard/parser"
 )
@@ -109,6 +110,11 @@ func (s *Socket) Handshake() Handshake { return s.handshake }
 
 // Transport returns the current Engine.IO transport: "polling" or "websocket".
 func (s *Socket) Transport() string { return s.client.conn.Transport() }
+
+// Conn returns the Engine.IO connection the socket runs on, shared with the
+// client's other namespaces (socket.io's socket.conn). Closing it drops the
+// transport: the client sees "transport close" and reconnects.
+func (s *Socket) Conn() *engineio.Conn { return s.client.conn }
 
 // Connected reports whether the socket is still connected.
 func (s *Socket) Connected() bool {
