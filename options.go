@@ -42,8 +42,9 @@ type Options struct {
 
 	// Store keeps the logs of durable rooms and their subscribers' cursors
 	// (see Namespace.Publish and Socket.JoinDurable): bolt.Open for an
-	// embedded store on disk, memory.NewStore for tests. Default nil:
-	// durable operations return ErrNoStore.
+	// embedded store on disk, memory.NewStore for tests, redis.NewStore in
+	// a cluster. Default nil: durable operations return ErrNoStore. The
+	// server does not close it: close it after Server.Close.
 	Store Store
 
 	// Identity returns the stable identity of a connecting socket (a user
