@@ -2,29 +2,185 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/switchboard-io/switchboard/client"
 )
 
-// durableScenario will measure the durable rooms: publish rate with store
-// confirms (group commit on the embedded store) and replay rate to a
-// reconnecting subscriber.
-//
-// TODO(durable): the durable-rooms API (issue [missed-events]) is being
-// built. Once the benchmark contract has its durable events (a confirmed
-// publish and a subscribe-from-offset), implement: -n publishers
-// publishing with acknowledgement = store confirm, reporting confirmed
-// events/s and per server CPU-second (target ≥ 50,000/s); then one
-// subscriber reconnecting from offset 0 and counting replayed events/s
-// (target ≥ 200,000/s), with lost and out-of-order counts as in fanout.
+// durableScenario measures durable rooms on the server's embedded store
+// (the benchserver's dsub/dpublish contract; Switchboard only): n
+// publishers publish with acknowledgement = store confirm for the duration
+// (confirmed events/s, per server CPU-second); then a subscriber that
+// subscribed before the first publish comes back and receives the backlog
+// (replayed events/s, lost and out-of-order counts).
 type durableScenario struct {
 	publishers int
+	size       int
 }
 
 func (d *durableScenario) flags(fs *flag.FlagSet, _ *config) {
-	fs.IntVar(&d.publishers, "publishers", 1, "publishers (not yet used)")
+	fs.IntVar(&d.publishers, "publishers", 16, "concurrent publishers (the store batches their commits)")
+	fs.IntVar(&d.size, "size", 64, "bytes of each event's payload")
 }
 
-func (d *durableScenario) run(context.Context, *config) (*Result, error) {
-	return nil, fmt.Errorf("durable publish and replay: %w (waiting for the durable-rooms API)", errNotYetAvailable)
+func (d *durableScenario) run(ctx context.Context, c *config) (*Result, error) {
+	if d.publishers < 1 {
+		return nil, errors.New("-publishers must be at least 1")
+	}
+	res := &Result{Params: map[string]any{
+		"publishers": d.publishers, "size": d.size, "duration": c.duration.String(),
+	}}
+	room := fmt.Sprintf("bench-durable-%d", time.Now().UnixNano())
+	subscriber := "replayer-" + room
+
+	// Subscribe first, then leave: everything published is backlog.
+	sub, err := d.dialAs(ctx, c, subscriber)
+	if err != nil {
+		return nil, fmt.Errorf("subscriber: %w", err)
+	}
+	if err := emitOK(ctx, sub, "dsub", room); err != nil {
+		_ = sub.Manager().Close()
+		return nil, fmt.Errorf("dsub: %w", err)
+	}
+	_ = sub.Manager().Close()
+
+	pubs, err := c.dialAll(ctx, d.publishers, nil)
+	defer func() { c.closeAll(pubs) }()
+	if err != nil {
+		return nil, fmt.Errorf("opening publishers: %w", err)
+	}
+	pad := strings.Repeat("x", d.size)
+	var (
+		confirmed atomic.Int64 // during the measurement
+		total     atomic.Int64 // all confirmed, warm-up included
+		failed    atomic.Int64
+		measure   atomic.Bool
+		lat       histogram
+		errMu     sync.Mutex
+		firstErr  error
+	)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, s := range pubs {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				m := measure.Load()
+				t0 := time.Now()
+				rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				a, err := s.EmitWithAck(rctx, "dpublish", map[string]any{"room": room, "payload": pad})
+				cancel()
+				var offset uint64
+				if err == nil {
+					err = a.Decode(0, &offset)
+				}
+				if err != nil || offset == 0 {
+					failed.Add(1)
+					errMu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("dpublish answered %v: %v", a, err)
+					}
+					errMu.Unlock()
+					return
+				}
+				total.Add(1)
+				if m {
+					confirmed.Add(1)
+					lat.Record(time.Since(t0))
+				}
+			}
+		})
+	}
+	meter, cpu, wall, cpuErr := measureWindow(ctx, c, &measure)
+	close(stop)
+	wg.Wait()
+	res.addRates("confirmed", float64(confirmed.Load()), "events", c.serverPID, cpu, wall)
+	meter.report(res, wall)
+	res.addLatency("confirm", &lat)
+	res.add("failed", float64(failed.Load()), "events", "lower")
+	if firstErr != nil {
+		res.note("first failure: %v", firstErr)
+	}
+
+	// Replay the whole backlog to the returning subscriber.
+	backlog := total.Load()
+	var (
+		received, outOfOrder atomic.Int64
+		last                 atomic.Uint64
+		done                 = make(chan struct{})
+		once                 sync.Once
+	)
+	opts := c.clientOptions()
+	opts.Auth = map[string]string{"id": subscriber}
+	m := client.NewManager(c.url, opts)
+	defer m.Close()
+	s := m.Socket("/")
+	s.On("dmsg", func(_ json.RawMessage, meta struct{ Offset uint64 }, ack client.AckFunc) {
+		ack()
+		if prev := last.Swap(meta.Offset); meta.Offset != prev+1 {
+			outOfOrder.Add(1)
+		}
+		if received.Add(1) >= backlog {
+			once.Do(func() { close(done) })
+		}
+	})
+	replayMeter := startCPU(c.serverPID)
+	s.Connect()
+	select {
+	case <-done:
+	case <-time.After(c.timeout):
+	case <-ctx.Done():
+	}
+	rcpu, rwall, rerr := replayMeter.stop()
+	got := received.Load()
+	res.add("replayed", float64(got), "events", "")
+	res.add("replayed_per_s", perSecond(float64(got), rwall), "events/s", "higher")
+	if c.serverPID > 0 {
+		res.add("replay_server_cpu_s", rcpu, "s", "")
+		res.add("replayed_per_cpu_s", perSecond(float64(got), rcpu), "events/cpu-s", "higher")
+	}
+	res.add("backlog", float64(backlog), "events", "")
+	res.add("lost", float64(max(backlog-got, 0)), "events", "lower")
+	res.add("out_of_order", float64(outOfOrder.Load()), "events", "lower")
+	if cpuErr == nil {
+		cpuErr = rerr
+	}
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	return res, cpuErr
+}
+
+func (d *durableScenario) dialAs(ctx context.Context, c *config, id string) (*client.Socket, error) {
+	opts := c.clientOptions()
+	opts.Auth = map[string]string{"id": id}
+	ctx, cancel := context.WithTimeout(ctx, c.dialTimout)
+	defer cancel()
+	return client.Dial(ctx, c.url, opts)
+}
+
+// emitOK emits with an acknowledgement and fails unless the answer is empty
+// (the benchserver's success).
+func emitOK(ctx context.Context, s *client.Socket, event string, args ...any) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	a, err := s.EmitWithAck(ctx, event, args...)
+	if err != nil {
+		return err
+	}
+	if a.Len() > 0 {
+		return errors.New("server answered " + a.String())
+	}
+	return nil
 }

@@ -19,7 +19,7 @@
 //	           lost and out-of-order; flat-out with a window, or paced (-rate)
 //	echo       N clients doing acknowledgement round trips: rate and latency
 //	handshake  connections opened (and closed) per second
-//	durable    durable publish and replay (not yet available)
+//	durable    durable publish with store confirms, then replay (Switchboard only)
 //
 // With -server-pid the tool reads the server's CPU seconds from
 // /proc/PID/stat and reports figures per server CPU-second. Every loop is
@@ -53,10 +53,6 @@ func main() {
 		os.Exit(1)
 	}
 }
-
-// errNotYetAvailable is returned by scenarios whose server API does not
-// exist yet.
-var errNotYetAvailable = errors.New("not yet available")
 
 // A scenario parses its flags and runs once, returning what it measured.
 type scenario interface {

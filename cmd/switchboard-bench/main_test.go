@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/switchboard-io/switchboard"
+	"github.com/switchboard-io/switchboard/memory"
 	"go.uber.org/goleak"
 )
 
@@ -23,8 +24,32 @@ func TestMain(m *testing.M) {
 // does) in process, on 127.0.0.1.
 func startContractServer(t *testing.T) string {
 	t.Helper()
-	srv := switchboard.NewServer(nil)
+	store := memory.NewStore(nil)
+	t.Cleanup(func() { store.Close() })
+	srv := switchboard.NewServer(&switchboard.Options{Store: store, Identity: func(s *switchboard.Socket) string {
+		var a struct{ ID string }
+		_ = json.Unmarshal(s.Handshake().Auth, &a)
+		return a.ID
+	}})
 	srv.OnConnection(func(s *switchboard.Socket) {
+		s.On("dsub", func(room string, ack switchboard.AckFunc) {
+			if err := s.JoinDurable(context.Background(), room); err != nil {
+				ack(err.Error())
+				return
+			}
+			ack()
+		})
+		s.On("dpublish", func(p struct {
+			Room    string          `json:"room"`
+			Payload json.RawMessage `json:"payload"`
+		}, ack switchboard.AckFunc) {
+			offset, err := s.Publish(context.Background(), p.Room, "dmsg", p.Payload)
+			if err != nil {
+				ack(err.Error())
+				return
+			}
+			ack(offset)
+		})
 		s.On("join", func(room string, ack switchboard.AckFunc) {
 			if err := s.Join(room); err != nil {
 				ack(err.Error())
@@ -142,9 +167,12 @@ func TestScenarios(t *testing.T) {
 		}
 	})
 	t.Run("durable", func(t *testing.T) {
-		err := run(context.Background(), []string{"durable", "-url", url}, &bytes.Buffer{}, &bytes.Buffer{})
-		if err == nil || !strings.Contains(err.Error(), "not yet available") {
-			t.Errorf("durable: %v, want not yet available", err)
+		r := runScenario(t, url, "durable", "-publishers", "4")
+		if metric(t, r, "confirmed") < 1 || metric(t, r, "failed") != 0 {
+			t.Errorf("%+v", r.Metrics)
+		}
+		if metric(t, r, "replayed") != metric(t, r, "backlog") || metric(t, r, "lost") != 0 || metric(t, r, "out_of_order") != 0 {
+			t.Errorf("replay: %+v", r.Metrics)
 		}
 	})
 }

@@ -9,6 +9,16 @@
 //     the room, the sender included, and acknowledges if asked;
 //   - echo(...args): acknowledges with the same arguments.
 //
+// and, Switchboard only, the durable part (durable rooms on the embedded bolt
+// store, in -data-dir or a temporary directory removed at exit; the identity
+// is the auth payload's id):
+//
+//   - dsub(room): subscribes the identity to the durable room and
+//     acknowledges;
+//   - dpublish({room, payload}): stores payload as event "dmsg" and
+//     acknowledges with its offset once the store confirmed it;
+//   - subscribers receive dmsg(payload, meta, ack) and acknowledge.
+//
 // Run it with
 //
 //	go run ./examples/benchserver                      # port 3000
@@ -34,11 +44,13 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"syscall"
 	"time"
 
 	"github.com/switchboard-io/switchboard"
+	"github.com/switchboard-io/switchboard/bolt"
 )
 
 func main() {
@@ -58,6 +70,21 @@ type publication struct {
 func newServer(opts *switchboard.Options) *switchboard.Server {
 	srv := switchboard.NewServer(opts)
 	srv.OnConnection(func(s *switchboard.Socket) {
+		s.On("dsub", func(room string, ack switchboard.AckFunc) {
+			if err := s.JoinDurable(context.Background(), room); err != nil {
+				ack(map[string]any{"error": err.Error()})
+				return
+			}
+			ack()
+		})
+		s.On("dpublish", func(p publication, ack switchboard.AckFunc) {
+			offset, err := s.Publish(context.Background(), p.Room, "dmsg", p.Payload)
+			if err != nil {
+				ack(map[string]any{"error": err.Error()})
+				return
+			}
+			ack(offset)
+		})
 		s.On("join", func(room string, ack switchboard.AckFunc) {
 			if err := s.Join(room); err != nil {
 				ack(map[string]any{"error": err.Error()})
@@ -84,15 +111,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := flag.NewFlagSet("benchserver", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof and /debug/stats on this loopback `address` (e.g. 127.0.0.1:6060); off by default")
+	dataDir := fs.String("data-dir", "", "`directory` of the durable rooms' bolt store; default a temporary one, removed at exit")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *dataDir == "" {
+		tmp, err := os.MkdirTemp("", "benchserver-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		*dataDir = tmp
+	}
+	store, err := bolt.Open(filepath.Join(*dataDir, "bench.db"), nil)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
 	port := getenv("PORT")
 	if port == "" {
 		port = "3000"
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv := newServer(&switchboard.Options{Logger: logger})
+	srv := newServer(&switchboard.Options{Logger: logger, Store: store, Identity: authID})
 
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", port))
 	if err != nil {
@@ -139,6 +180,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		_ = ps.Close()
 	}
 	return err
+}
+
+// authID is the identity a client names in its auth payload: {id}.
+func authID(s *switchboard.Socket) string {
+	var a struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(s.Handshake().Auth, &a)
+	return a.ID
 }
 
 // listenLoopback listens on addr, which must be a loopback address: the
