@@ -86,66 +86,37 @@ func isolated(t *testing.T, c *goredis.Client) *redis.Options {
 	return &redis.Options{StreamName: name, ChannelPrefix: name, SessionKeyPrefix: name + ":session:"}
 }
 
+// TestAdapterSuite runs the shared adapter suite on three nodes, in the
+// compatible single-stream mode and sharded (one stream per namespace), each
+// with and without connection-state recovery.
 func TestAdapterSuite(t *testing.T) {
 	c := sharedRedis(t)
-	opts := map[string]*redis.Options{}
-	adaptertest.Run(t, 3, func(t *testing.T) *switchboard.Server {
-		o := opts[t.Name()]
-		if o == nil {
-			o = isolated(t, c)
-			opts[t.Name()] = o
-		}
-		return switchboard.NewServer(&switchboard.Options{Adapter: redis.NewAdapter(c, o)})
-	})
-}
-
-func TestAdapterSuiteWithRecovery(t *testing.T) {
-	c := sharedRedis(t)
-	opts := map[string]*redis.Options{}
-	adaptertest.Run(t, 3, func(t *testing.T) *switchboard.Server {
-		o := opts[t.Name()]
-		if o == nil {
-			o = isolated(t, c)
-			opts[t.Name()] = o
-		}
-		return switchboard.NewServer(&switchboard.Options{
-			Adapter:                 redis.NewAdapter(c, o),
-			ConnectionStateRecovery: &switchboard.RecoveryOptions{},
+	for _, mode := range []struct {
+		name              string
+		sharded, recovery bool
+	}{
+		{"single-stream", false, false},
+		{"single-stream-recovery", false, true},
+		{"sharded", true, false},
+		{"sharded-recovery", true, true},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			opts := map[string]*redis.Options{}
+			adaptertest.Run(t, 3, func(t *testing.T) *switchboard.Server {
+				o := opts[t.Name()]
+				if o == nil {
+					o = isolated(t, c)
+					o.Sharded = mode.sharded
+					opts[t.Name()] = o
+				}
+				so := &switchboard.Options{Adapter: redis.NewAdapter(c, o)}
+				if mode.recovery {
+					so.ConnectionStateRecovery = &switchboard.RecoveryOptions{}
+				}
+				return switchboard.NewServer(so)
+			})
 		})
-	})
-}
-
-// TestAdapterSuiteSharded runs the shared suite with one stream per
-// namespace (Options.Sharded).
-func TestAdapterSuiteSharded(t *testing.T) {
-	c := sharedRedis(t)
-	opts := map[string]*redis.Options{}
-	adaptertest.Run(t, 3, func(t *testing.T) *switchboard.Server {
-		o := opts[t.Name()]
-		if o == nil {
-			o = isolated(t, c)
-			o.Sharded = true
-			opts[t.Name()] = o
-		}
-		return switchboard.NewServer(&switchboard.Options{Adapter: redis.NewAdapter(c, o)})
-	})
-}
-
-func TestAdapterSuiteShardedWithRecovery(t *testing.T) {
-	c := sharedRedis(t)
-	opts := map[string]*redis.Options{}
-	adaptertest.Run(t, 3, func(t *testing.T) *switchboard.Server {
-		o := opts[t.Name()]
-		if o == nil {
-			o = isolated(t, c)
-			o.Sharded = true
-			opts[t.Name()] = o
-		}
-		return switchboard.NewServer(&switchboard.Options{
-			Adapter:                 redis.NewAdapter(c, o),
-			ConnectionStateRecovery: &switchboard.RecoveryOptions{},
-		})
-	})
+	}
 }
 
 // privateRedis starts a redis-server of its own on a free port (for tests
