@@ -97,23 +97,70 @@ func (s *Socket) Publish(ctx context.Context, room, event string, args ...any) (
 	return s.nsp.publish(ctx, room, event, args, s.identity, s.id)
 }
 
+// PublishAsync is Publish without waiting: the event is queued for the
+// store and done is called once with Publish's results after the store
+// confirmed it (or did not). With a store that implements AsyncAppender
+// (bolt.Store) a connection can keep many publishes waiting for the same
+// group commit, and publishes queued one after another from one goroutine
+// (a socket's handlers) get increasing offsets in that order; other stores
+// confirm before PublishAsync returns. done runs on the store's committer:
+// it must not block (calling an AckFunc is fine).
+func (ns *Namespace) PublishAsync(ctx context.Context, room, event string, args []any, done func(offset uint64, err error)) {
+	ns.publishAsync(ctx, room, event, args, "", "", done)
+}
+
+// PublishAsync is Namespace.PublishAsync from this socket, as Publish.
+func (s *Socket) PublishAsync(ctx context.Context, room, event string, args []any, done func(offset uint64, err error)) {
+	s.nsp.publishAsync(ctx, room, event, args, s.identity, s.id, done)
+}
+
 func (ns *Namespace) publish(ctx context.Context, room, event string, args []any, from, exceptSID string) (uint64, error) {
+	type result struct {
+		offset uint64
+		err    error
+	}
+	ch := make(chan result, 1)
+	ns.publishAsync(ctx, room, event, args, from, exceptSID, func(offset uint64, err error) {
+		ch <- result{offset, err}
+	})
+	r := <-ch
+	return r.offset, r.err
+}
+
+func (ns *Namespace) publishAsync(ctx context.Context, room, event string, args []any, from, exceptSID string, done func(uint64, error)) {
 	store := ns.srv.opts.Store
 	if store == nil {
-		return 0, ErrNoStore
+		done(0, ErrNoStore)
+		return
 	}
 	if reservedEvents[event] {
-		return 0, fmt.Errorf("%w: %q", ErrReservedEvent, event)
+		done(0, fmt.Errorf("%w: %q", ErrReservedEvent, event))
+		return
 	}
 	data, atts, err := parser.MarshalEvent(event, args...)
 	if err != nil {
-		return 0, err
+		done(0, err)
+		return
 	}
 	rec := durableRecord{data: data, from: from, attachments: atts}
-	offset, err := store.Append(ctx, durableKey(ns.name, room), []StoredEvent{{Data: rec.encode()}})
-	if err != nil {
-		return 0, fmt.Errorf("publish to %q: %w", room, err)
+	events := []StoredEvent{{Data: rec.encode()}}
+	stored := func(offset uint64, err error) {
+		if err != nil {
+			done(0, fmt.Errorf("publish to %q: %w", room, err))
+			return
+		}
+		done(offset, ns.deliverPublished(room, offset, data, atts, from, exceptSID))
 	}
+	if async, ok := store.(AsyncAppender); ok {
+		async.AppendAsync(ctx, durableKey(ns.name, room), events, stored)
+		return
+	}
+	stored(store.Append(ctx, durableKey(ns.name, room), events))
+}
+
+// deliverPublished sends a stored event's plain copy to the room's live
+// members and wakes its durable subscribers' pumps.
+func (ns *Namespace) deliverPublished(room string, offset uint64, data []byte, atts [][]byte, from, exceptSID string) error {
 	meta, _ := json.Marshal(DeliveryMeta{Room: room, Offset: offset, From: from})
 	p := &parser.Packet{Type: parser.Event, Namespace: ns.name, Data: appendRaw(data, meta), Attachments: atts}
 	except := []string{durableMarker(room)}
@@ -121,10 +168,10 @@ func (ns *Namespace) publish(ctx context.Context, room, event string, args []any
 		except = append(except, exceptSID)
 	}
 	if err := ns.adapter.Broadcast(p, BroadcastOptions{Rooms: []string{room}, Except: except}); err != nil {
-		return offset, err
+		return err
 	}
 	ns.durable.notify(room)
-	return offset, nil
+	return nil
 }
 
 // durableKey is the store's name of a namespace's room: "/#news",

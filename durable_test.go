@@ -8,11 +8,13 @@ import (
 
 	"io"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/switchboard-io/switchboard"
+	"github.com/switchboard-io/switchboard/bolt"
 	"github.com/switchboard-io/switchboard/client"
 	"github.com/switchboard-io/switchboard/memory"
 )
@@ -375,5 +377,82 @@ func TestUnknownAckIgnoredAndCounted(t *testing.T) {
 	}
 	if n := ts.Of("/").UnknownAcks(); n != 1 {
 		t.Errorf("UnknownAcks = %d, want 1", n)
+	}
+}
+
+// TestDurablePublishAsync: a publisher fires many publishes without waiting;
+// the handler queues each with PublishAsync and answers from the store's
+// confirm. Offsets follow the publisher's order, every confirm arrives, and
+// a subscriber gets them all in order — with the bolt store (group commit,
+// AsyncAppender) and the memory store (confirmed before PublishAsync
+// returns).
+func TestDurablePublishAsync(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		store func(t *testing.T) switchboard.Store
+	}{
+		{"memory", func(*testing.T) switchboard.Store { return memory.NewStore(nil) }},
+		{"bolt", func(t *testing.T) switchboard.Store {
+			s, err := bolt.Open(filepath.Join(t.TempDir(), "d.db"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const n = 300
+			ts := durableServer(t, tc.store(t), switchboard.DurableOptions{})
+			ts.OnConnection(func(s *switchboard.Socket) {
+				s.On("pub", func(v int, ack switchboard.AckFunc) {
+					s.PublishAsync(context.Background(), "feed", "m", []any{v}, func(offset uint64, err error) {
+						if err != nil {
+							ack(map[string]any{"error": err.Error()})
+							return
+						}
+						ack(offset)
+					})
+				})
+			})
+			sub := startSubscriber(t, ts.URL, "carol", "feed", "all")
+			pub, err := client.Dial(context.Background(), ts.URL+"/", &client.Options{Transports: []string{"websocket"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pub.Manager().Close()
+			type confirm struct {
+				v      int
+				offset uint64
+				err    error
+			}
+			confirms := make(chan confirm, n)
+			for v := range n {
+				err := pub.Timeout(waitBound).EmitWithAckFunc("pub", func(res client.Args, err error) {
+					var off uint64
+					if err == nil {
+						err = res.Decode(0, &off)
+					}
+					confirms <- confirm{v, off, err}
+				}, v)
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			for range n {
+				c := recv(t, confirms, "publish confirm")
+				if c.err != nil || c.offset == 0 {
+					t.Fatalf("publish %d: offset %d, %v", c.v, c.offset, c.err)
+				}
+			}
+			offs, vals := sub.events(t, n)
+			if !slices.Equal(offs, seq(1, n)) {
+				t.Fatalf("subscriber offsets %v..., want 1..%d", offs[:10], n)
+			}
+			for i, v := range vals {
+				if v != float64(i) {
+					t.Fatalf("delivery %d = %v, want %d (the publisher's order)", i, v, i)
+				}
+			}
+		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchboard-io/switchboard/engineio"
@@ -396,7 +397,7 @@ func (s *Socket) serverDisconnect() {
 
 // onEvent runs on the dispatch queue.
 func (s *Socket) onEvent(p *parser.Packet) {
-	name, args, err := parser.EventName(p.Data)
+	name, args, err := p.EventName()
 	if err != nil {
 		s.client.conn.Close("parse error")
 		return
@@ -415,13 +416,22 @@ func (s *Socket) onEvent(p *parser.Packet) {
 		return
 	}
 	var ack AckFunc
+	var state *ackState
 	if p.HasID {
 		id := p.ID
-		var once sync.Once
+		state = &ackState{}
 		ack = func(args ...any) {
-			once.Do(func() { s.sendAck(id, args) })
+			state.once.Do(func() { s.sendAck(id, args, state.late.Load()) })
 		}
 	}
+	// An ack called after the handler returned (from a goroutine or a store
+	// callback, often many at once) goes through the connection's queue, so
+	// that a burst of them shares one write.
+	defer func() {
+		if state != nil {
+			state.late.Store(true)
+		}
+	}()
 	for _, fn := range anys {
 		fn(name, args)
 	}
@@ -437,13 +447,27 @@ func incomingReserved(name string) bool {
 	return reservedEvents[name] || name == "error"
 }
 
-func (s *Socket) sendAck(id uint64, args []any) {
+// ackState is what an AckFunc of an incoming event keeps.
+type ackState struct {
+	once sync.Once
+	late atomic.Bool // the handler has returned
+}
+
+// sendAck answers ack request id: inline (SendNow) while the handler runs,
+// the reply a client waits for with nothing to coalesce with; queued (Send)
+// when late.
+func (s *Socket) sendAck(id uint64, args []any, late bool) {
 	data, atts, err := parser.MarshalArgs(args...)
 	if err != nil {
 		s.nsp.srv.opts.Logger.Warn("switchboard: cannot encode ack", "sid", s.id, "err", err)
 		return
 	}
-	_ = s.client.sendNow(&parser.Packet{Type: parser.Ack, Namespace: s.nsp.name, ID: id, HasID: true, Data: data, Attachments: atts})
+	p := &parser.Packet{Type: parser.Ack, Namespace: s.nsp.name, ID: id, HasID: true, Data: data, Attachments: atts}
+	if late {
+		_ = s.client.send(p)
+		return
+	}
+	_ = s.client.sendNow(p)
 }
 
 // onAck runs on the read loop so that handlers blocked in EmitWithAck
@@ -461,7 +485,7 @@ func (s *Socket) onAck(p *parser.Packet) {
 		s.nsp.unknownAcks.Add(1)
 		return
 	}
-	args, err := parser.SplitArgs(p.Data)
+	args, err := p.Args()
 	fn(Args{Raw: args, Attachments: p.Attachments}, err)
 }
 

@@ -78,6 +78,19 @@ func NormalizeAcked(cursor uint64, acked []uint64) []uint64 {
 	return slices.Compact(out)
 }
 
+// AsyncAppender is implemented by stores that can confirm appends without
+// a goroutine waiting for each one (bolt.Store). AppendAsync queues events
+// like Append and returns at once, before the commit; done is called once
+// with Append's results when the events are stored per the sync policy (or
+// were not). Appends queued one after another by one goroutine are
+// committed in that order, so their offsets increase in call order. done
+// runs on the store's committer: it must not block or call the store.
+// Namespace.PublishAsync uses it to let one connection have many publishes
+// waiting for the same group commit.
+type AsyncAppender interface {
+	AppendAsync(ctx context.Context, room string, events []StoredEvent, done func(first uint64, err error))
+}
+
 // StoreWatcher is implemented by stores that several servers share (Redis):
 // Watch calls fn with a room's name each time any server appended to it,
 // until ctx ends, and returns then. A Server whose Store implements it

@@ -102,7 +102,7 @@ type Store struct {
 type op struct {
 	ctx  context.Context
 	fn   func(tx *bbolt.Tx) error
-	done chan error // buffered
+	done func(error) // called once, by the committer after the commit
 }
 
 // maxBatch bounds the operations in one commit.
@@ -289,33 +289,47 @@ func (s *Store) view(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 // (durable per the sync policy). If ctx ends first, write returns its
 // error and fn may or may not be committed.
 func (s *Store) write(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	o := &op{ctx: ctx, fn: fn, done: make(chan error, 1)}
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return switchboard.ErrStoreClosed
+	result := make(chan error, 1)
+	if !s.enqueue(ctx, fn, func(err error) { result <- err }) {
+		return <-result
 	}
 	select {
-	case s.ops <- o:
-	case <-ctx.Done():
-		s.mu.RUnlock()
-		return ctx.Err()
-	}
-	s.mu.RUnlock()
-	select {
-	case err := <-o.done:
+	case err := <-result:
 		return err
 	case <-ctx.Done():
 		select {
-		case err := <-o.done:
+		case err := <-result:
 			return err
 		default:
 			return ctx.Err()
 		}
 	}
+}
+
+// enqueue queues fn for the committer, which calls done after the commit.
+// When fn cannot be queued (ctx ended, store closed) done is called at once
+// and enqueue reports false. Calls from one goroutine commit in call order.
+func (s *Store) enqueue(ctx context.Context, fn func(tx *bbolt.Tx) error, done func(error)) bool {
+	if err := ctx.Err(); err != nil {
+		done(err)
+		return false
+	}
+	o := &op{ctx: ctx, fn: fn, done: done}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		done(switchboard.ErrStoreClosed)
+		return false
+	}
+	select {
+	case s.ops <- o:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		done(ctx.Err())
+		return false
+	}
+	s.mu.RUnlock()
+	return true
 }
 
 // commitLoop is the committer: it takes every operation queued, runs them
@@ -378,7 +392,7 @@ func (s *Store) commit(batch []*op) bool {
 	live := make([]*op, 0, len(batch))
 	for _, o := range batch {
 		if err := o.ctx.Err(); err != nil {
-			o.done <- err // not written: the caller gave up
+			o.done(err) // not written: the caller gave up
 			continue
 		}
 		live = append(live, o)
@@ -397,7 +411,7 @@ func (s *Store) commit(batch []*op) bool {
 			})
 		})
 		if failed >= 0 {
-			live[failed].done <- failErr
+			live[failed].done(failErr)
 			live = append(live[:failed], live[failed+1:]...)
 			continue
 		}
@@ -406,7 +420,7 @@ func (s *Store) commit(batch []*op) bool {
 			err = fmt.Errorf("bolt: %s: commit: %w", s.path, err)
 		}
 		for _, o := range live {
-			o.done <- err
+			o.done(err)
 		}
 		return err == nil
 	}

@@ -146,11 +146,42 @@ func checkName(name string) error {
 // If ctx ends while Append waits for the commit, Append returns ctx's error
 // and the events may or may not be stored.
 func (s *Store) Append(ctx context.Context, room string, events []switchboard.StoredEvent) (uint64, error) {
-	if err := checkName(room); err != nil {
+	fn, first, err := s.appendOp(room, events)
+	if err != nil {
 		return 0, err
 	}
+	if err := s.write(ctx, fn); err != nil {
+		return 0, err
+	}
+	return *first, nil
+}
+
+// AppendAsync implements switchboard.AsyncAppender: the events join the
+// next group commit and done is called by the committer after it. Calls
+// from one goroutine are committed in call order.
+func (s *Store) AppendAsync(ctx context.Context, room string, events []switchboard.StoredEvent, done func(first uint64, err error)) {
+	fn, first, err := s.appendOp(room, events)
+	if err != nil {
+		done(0, err)
+		return
+	}
+	s.enqueue(ctx, fn, func(err error) {
+		if err != nil {
+			done(0, err)
+			return
+		}
+		done(*first, nil)
+	})
+}
+
+// appendOp checks and encodes events for room and returns the committer's
+// function, which sets *first to the offset of the first event.
+func (s *Store) appendOp(room string, events []switchboard.StoredEvent) (func(tx *bbolt.Tx) error, *uint64, error) {
+	if err := checkName(room); err != nil {
+		return nil, nil, err
+	}
 	if len(events) == 0 {
-		return 0, errNoEvents
+		return nil, nil, errNoEvents
 	}
 	// Encode the records here, in the caller's goroutine; the committer
 	// only adds the key to the checksum.
@@ -177,8 +208,8 @@ func (s *Store) Append(ctx context.Context, room string, events []switchboard.St
 		dataBytes += int64(len(e.Data))
 	}
 
-	var first uint64
-	err := s.write(ctx, func(tx *bbolt.Tx) error {
+	first := new(uint64)
+	fn := func(tx *bbolt.Tx) error {
 		rooms := tx.Bucket(bucketRooms)
 		m, ok, err := s.getRoom(tx, room)
 		if err != nil {
@@ -193,9 +224,9 @@ func (s *Store) Append(ctx context.Context, room string, events []switchboard.St
 		}
 		lb := tx.Bucket(bucketLog)
 		lb.FillPercent = 0.9 // keys only grow within a room
-		first = m.last + 1
+		*first = m.last + 1
 		for i, v := range vals {
-			k := logKey(m.id, first+uint64(i))
+			k := logKey(m.id, *first+uint64(i))
 			binary.BigEndian.PutUint32(v, crc32.Update(partial[i], castagnoli, k))
 			if err := lb.Put(k, v); err != nil {
 				return err
@@ -207,11 +238,8 @@ func (s *Store) Append(ctx context.Context, room string, events []switchboard.St
 			return err
 		}
 		return rooms.Put([]byte(room), m.encode(room))
-	})
-	if err != nil {
-		return 0, err
 	}
-	return first, nil
+	return fn, first, nil
 }
 
 // trimBounds drops the oldest events of the room while it is over

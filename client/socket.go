@@ -379,7 +379,7 @@ func (s *Socket) onConnect(e *Engine, p *parser.Packet) {
 }
 
 func (s *Socket) onEvent(e *Engine, p *parser.Packet) {
-	name, args, err := parser.EventName(p.Data)
+	name, args, err := p.EventName()
 	if err != nil {
 		return
 	}
@@ -412,7 +412,7 @@ func (s *Socket) onAck(p *parser.Packet) {
 	a := s.acks[p.ID]
 	delete(s.acks, p.ID)
 	if a != nil {
-		args, err := parser.SplitArgs(p.Data)
+		args, err := p.Args()
 		s.resolveAck(a, Args{Raw: args, Attachments: p.Attachments}, err)
 	}
 	s.mu.Unlock()

@@ -175,6 +175,7 @@ func decodeText(msg []byte, maxAtt int) (p *Packet, n int, err error) {
 	p = &Packet{Type: t, Namespace: nsp, ID: id, HasID: hasID}
 	if len(payload) > 0 {
 		p.Data = bytes.Clone(payload)
+		p.checked = p.Data
 	}
 	return p, n, nil
 }

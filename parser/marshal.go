@@ -270,6 +270,11 @@ func EventName(data json.RawMessage) (name string, args []json.RawMessage, err e
 	if err != nil {
 		return "", nil, err
 	}
+	return eventName(data, all)
+}
+
+// eventName takes the name off the split arguments all of data.
+func eventName(data json.RawMessage, all []json.RawMessage) (name string, args []json.RawMessage, err error) {
 	if len(all) == 0 || all[0][0] != '"' {
 		return "", nil, fmt.Errorf("%w: event payload must start with the event name string: %s", ErrInvalidPacket, snippet(data))
 	}

@@ -281,3 +281,35 @@ func cyclic() any {
 	s[0] = s
 	return map[string]any{"s": s}
 }
+
+// A decoded packet's EventName and Args skip re-validating its Data, and
+// validate again once Data was replaced.
+func TestPacketEventNameAndArgs(t *testing.T) {
+	d := NewDecoder(nil)
+	p, err := d.AddText([]byte(`2/chat,7[ "hi" , {"a":[1,2]}, "x\u00e9"]`))
+	if err != nil || p == nil {
+		t.Fatalf("decode: %v %v", p, err)
+	}
+	name, args, err := p.EventName()
+	wantName, wantArgs, wantErr := EventName(p.Data)
+	if err != nil || wantErr != nil || name != "hi" || name != wantName || len(args) != 2 ||
+		string(args[0]) != string(wantArgs[0]) || string(args[1]) != `"x\u00e9"` {
+		t.Fatalf("EventName = %q %q %v, EventName(Data) = %q %q %v", name, args, err, wantName, wantArgs, wantErr)
+	}
+	all, err := p.Args()
+	if err != nil || len(all) != 3 || string(all[1]) != `{"a":[1,2]}` {
+		t.Fatalf("Args = %q %v", all, err)
+	}
+
+	p.Data = json.RawMessage(`["hi",{"a":]`)
+	if _, _, err := p.EventName(); !errors.Is(err, ErrInvalidPacket) {
+		t.Errorf("EventName of replaced invalid Data: %v, want ErrInvalidPacket", err)
+	}
+	if _, err := p.Args(); !errors.Is(err, ErrInvalidPacket) {
+		t.Errorf("Args of replaced invalid Data: %v, want ErrInvalidPacket", err)
+	}
+	built := &Packet{Type: Event, Data: json.RawMessage(`{"not":"array"}`)}
+	if _, err := built.Args(); !errors.Is(err, ErrInvalidPacket) {
+		t.Errorf("Args of an object: %v, want ErrInvalidPacket", err)
+	}
+}

@@ -52,6 +52,33 @@ type Packet struct {
 	Data json.RawMessage
 	// Attachments are the binary attachments; index i is placeholder num i.
 	Attachments [][]byte
+
+	// checked is Data as the Decoder validated it: EventName and Args
+	// skip validating it again while Data is unchanged.
+	checked json.RawMessage
+}
+
+// dataChecked reports whether Data is what the Decoder validated.
+func (p *Packet) dataChecked() bool {
+	return len(p.Data) > 0 && len(p.checked) == len(p.Data) && &p.Data[0] == &p.checked[0]
+}
+
+// EventName is EventName(p.Data); it does not validate again data the
+// Decoder validated.
+func (p *Packet) EventName() (name string, args []json.RawMessage, err error) {
+	if !p.dataChecked() {
+		return EventName(p.Data)
+	}
+	return eventName(p.Data, splitArray(p.Data, skipWS(p.Data, 0)))
+}
+
+// Args is SplitArgs(p.Data); it does not validate again data the Decoder
+// validated.
+func (p *Packet) Args() ([]json.RawMessage, error) {
+	if !p.dataChecked() || p.Data[skipWS(p.Data, 0)] != '[' {
+		return SplitArgs(p.Data)
+	}
+	return splitArray(p.Data, skipWS(p.Data, 0)), nil
 }
 
 // Errors returned by the Decoder and by the decoding helpers. Every error

@@ -53,6 +53,7 @@ func Run(t *testing.T, open OpenFunc, reopen ReopenFunc) {
 	t.Run("Info", h.testInfo)
 	t.Run("Rooms", h.testRooms)
 	t.Run("ConcurrentAppends", h.testConcurrentAppends)
+	t.Run("AppendAsync", h.testAppendAsync)
 	t.Run("Cursors", h.testCursors)
 	t.Run("Subscriptions", h.testSubscriptions)
 	t.Run("RetentionByCount", h.testRetentionByCount)
@@ -405,6 +406,73 @@ func (h *harness) testConcurrentAppends(t *testing.T) {
 	s := h.store(t, keepAll)
 	acked := appendConcurrently(t, s.s, []string{"one", "two", "three"}, 24, 40)
 	checkAcked(t, s.s, acked)
+}
+
+// testAppendAsync checks AsyncAppender where the store has it: appends
+// queued one after another from one goroutine (and another goroutine's
+// beside them) get increasing offsets in call order, done is called once
+// each, and what was confirmed reads back; the errors of Append come
+// through done.
+func (h *harness) testAppendAsync(t *testing.T) {
+	hd := h.store(t, keepAll)
+	async, ok := hd.s.(switchboard.AsyncAppender)
+	if !ok {
+		t.Skip("the store does not implement switchboard.AsyncAppender")
+	}
+	const n = 500
+	type result struct {
+		i     int
+		first uint64
+		err   error
+	}
+	results := make(chan result, 2*n)
+	var wg sync.WaitGroup
+	for _, room := range []string{"async-a", "async-b"} {
+		wg.Go(func() {
+			for i := range n {
+				async.AppendAsync(ctx, room, evs(fmt.Sprintf("%s-%d", room, i)), func(first uint64, err error) {
+					results <- result{i, first, err}
+				})
+			}
+		})
+	}
+	wg.Wait()
+	for range 2 * n {
+		select {
+		case r := <-results:
+			if r.err != nil {
+				t.Fatalf("AppendAsync #%d: %v", r.i, r.err)
+			}
+			if r.first != uint64(r.i)+1 {
+				t.Fatalf("AppendAsync #%d confirmed offset %d, want %d (call order)", r.i, r.first, r.i+1)
+			}
+		case <-time.After(waitLimit):
+			t.Fatalf("done not called for every append within %v", waitLimit)
+		}
+	}
+	for _, room := range []string{"async-a", "async-b"} {
+		want := make([]string, n)
+		for i := range want {
+			want[i] = fmt.Sprintf("%s-%d", room, i)
+		}
+		checkEvents(t, hd.read(room, 1, 2*n), 1, want...)
+	}
+
+	errs := make(chan error, 2)
+	async.AppendAsync(ctx, "async-a", nil, func(_ uint64, err error) { errs <- err })
+	async.AppendAsync(ctx, "", evs("x"), func(_ uint64, err error) { errs <- err })
+	for range 2 {
+		if err := <-errs; err == nil {
+			t.Error("AppendAsync of no events or to an empty room name: no error")
+		}
+	}
+	if err := hd.s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	async.AppendAsync(ctx, "async-a", evs("late"), func(_ uint64, err error) { errs <- err })
+	if err := <-errs; !errors.Is(err, switchboard.ErrStoreClosed) {
+		t.Errorf("AppendAsync on a closed store: %v, want ErrStoreClosed", err)
+	}
 }
 
 func (hd *handle) cursor(room, sub string) (switchboard.Subscription, bool) {

@@ -22,20 +22,22 @@ import (
 // (replayed events/s, lost and out-of-order counts).
 type durableScenario struct {
 	publishers int
+	inflight   int
 	size       int
 }
 
 func (d *durableScenario) flags(fs *flag.FlagSet, _ *config) {
 	fs.IntVar(&d.publishers, "publishers", 16, "concurrent publishers (the store batches their commits)")
+	fs.IntVar(&d.inflight, "inflight", 64, "publishes each publisher keeps waiting for their confirm")
 	fs.IntVar(&d.size, "size", 64, "bytes of each event's payload")
 }
 
 func (d *durableScenario) run(ctx context.Context, c *config) (*Result, error) {
-	if d.publishers < 1 {
-		return nil, errors.New("-publishers must be at least 1")
+	if d.publishers < 1 || d.inflight < 1 {
+		return nil, errors.New("-publishers and -inflight must be at least 1")
 	}
 	res := &Result{Params: map[string]any{
-		"publishers": d.publishers, "size": d.size, "duration": c.duration.String(),
+		"publishers": d.publishers, "inflight": d.inflight, "size": d.size, "duration": c.duration.String(),
 	}}
 	room := fmt.Sprintf("bench-durable-%d", time.Now().UnixNano())
 	subscriber := "replayer-" + room
@@ -68,7 +70,8 @@ func (d *durableScenario) run(ctx context.Context, c *config) (*Result, error) {
 	)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for _, s := range pubs {
+	for i := range d.publishers * d.inflight {
+		s := pubs[i%len(pubs)]
 		wg.Go(func() {
 			for {
 				select {

@@ -77,13 +77,17 @@ func newServer(opts *switchboard.Options) *switchboard.Server {
 			}
 			ack()
 		})
+		// PublishAsync, so that a publisher with many publishes in flight
+		// has them all in the next group commit (Publish would make this
+		// connection's handlers wait for one commit per event).
 		s.On("dpublish", func(p publication, ack switchboard.AckFunc) {
-			offset, err := s.Publish(context.Background(), p.Room, "dmsg", p.Payload)
-			if err != nil {
-				ack(map[string]any{"error": err.Error()})
-				return
-			}
-			ack(offset)
+			s.PublishAsync(context.Background(), p.Room, "dmsg", []any{p.Payload}, func(offset uint64, err error) {
+				if err != nil {
+					ack(map[string]any{"error": err.Error()})
+					return
+				}
+				ack(offset)
+			})
 		})
 		s.On("join", func(room string, ack switchboard.AckFunc) {
 			if err := s.Join(room); err != nil {
