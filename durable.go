@@ -64,6 +64,13 @@ type DurableOptions struct {
 	// MaxInflight bounds the unacknowledged deliveries per subscription and
 	// connection; delivery pauses at the bound. Default 100.
 	MaxInflight int
+	// CursorSaveInterval is how often a subscription that is busy
+	// delivering saves its acknowledgements in the store; one that runs
+	// out of events to deliver saves at once. Saving waits for a store
+	// commit, so saving after every batch of acknowledgements would hold
+	// a replay to one window per commit. Acknowledgements not saved when
+	// the server dies are delivered again (at least once). Default 100 ms.
+	CursorSaveInterval time.Duration
 }
 
 func (o DurableOptions) withDefaults() DurableOptions {
@@ -72,6 +79,9 @@ func (o DurableOptions) withDefaults() DurableOptions {
 	}
 	if o.MaxInflight <= 0 {
 		o.MaxInflight = 100
+	}
+	if o.CursorSaveInterval <= 0 {
+		o.CursorSaveInterval = 100 * time.Millisecond
 	}
 	return o
 }
@@ -408,6 +418,7 @@ type durablePump struct {
 	above    map[uint64]struct{} // acknowledged offsets above acked
 	inflight map[uint64]struct{} // sent, not acknowledged
 	dirty    bool                // position not yet saved
+	savedAt  time.Time           // last save of the position
 	running  bool
 	again    bool
 	closed   bool
@@ -457,6 +468,7 @@ func (p *durablePump) run() {
 	if !p.load(ctx, store) {
 		return
 	}
+	saveNow := false // the run is about to end with acknowledgements unsaved
 	for {
 		p.mu.Lock()
 		if p.closed && !p.dirty {
@@ -465,9 +477,12 @@ func (p *durablePump) run() {
 			return
 		}
 		p.again = false
-		// Save acknowledgements first: they are what survives a crash.
-		if p.dirty {
+		// Save acknowledgements first when due: they are what survives a
+		// crash.
+		if p.dirty && (saveNow || p.closed || time.Since(p.savedAt) >= p.opts.CursorSaveInterval) {
+			saveNow = false
 			p.dirty = false
+			p.savedAt = time.Now()
 			cursor, acked := p.acked, sortedKeys(p.above)
 			p.mu.Unlock()
 			if err := store.SetCursor(ctx, p.key, p.s.identity, cursor, acked); err != nil {
@@ -486,11 +501,15 @@ func (p *durablePump) run() {
 			return
 		}
 		room := p.opts.MaxInflight - len(p.inflight)
+		// Refill a busy window only once a quarter of it is free: one
+		// store read and one coalesced write per many acknowledgements,
+		// not per acknowledgement.
+		refill := room > 0 && (len(p.inflight) == 0 || room >= max(1, p.opts.MaxInflight/4))
 		from := p.next
 		p.mu.Unlock()
 
 		var events []StoredEvent
-		if room > 0 {
+		if refill {
 			var err error
 			events, err = store.Read(ctx, p.key, from, room)
 			if err != nil {
@@ -511,7 +530,12 @@ func (p *durablePump) run() {
 			}
 		}
 		p.mu.Lock()
-		if len(events) == 0 && !p.again && !p.dirty {
+		if len(events) == 0 && !p.again {
+			if p.dirty {
+				saveNow = true
+				p.mu.Unlock()
+				continue
+			}
 			p.running = false
 			p.mu.Unlock()
 			return

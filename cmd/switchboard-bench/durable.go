@@ -28,7 +28,7 @@ type durableScenario struct {
 
 func (d *durableScenario) flags(fs *flag.FlagSet, _ *config) {
 	fs.IntVar(&d.publishers, "publishers", 16, "concurrent publishers (the store batches their commits)")
-	fs.IntVar(&d.inflight, "inflight", 64, "publishes each publisher keeps waiting for their confirm")
+	fs.IntVar(&d.inflight, "inflight", 256, "publishes each publisher keeps waiting for their confirm")
 	fs.IntVar(&d.size, "size", 64, "bytes of each event's payload")
 }
 
@@ -149,8 +149,12 @@ func (d *durableScenario) run(ctx context.Context, c *config) (*Result, error) {
 	got := received.Load()
 	res.add("replayed", float64(got), "events", "")
 	res.add("replayed_per_s", perSecond(float64(got), rwall), "events/s", "higher")
+	if replayMeter.selfCPUErr == nil {
+		res.add("replay_tool_cpu_util", perSecond(replayMeter.selfCPU, rwall), "cores", "")
+	}
 	if c.serverPID > 0 {
 		res.add("replay_server_cpu_s", rcpu, "s", "")
+		res.add("replay_server_cpu_util", perSecond(rcpu, rwall), "cores", "")
 		res.add("replayed_per_cpu_s", perSecond(float64(got), rcpu), "events/cpu-s", "higher")
 	}
 	res.add("backlog", float64(backlog), "events", "")

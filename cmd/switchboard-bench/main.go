@@ -38,6 +38,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"syscall"
 	"time"
 )
@@ -98,8 +99,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c := &config{}
 	finish := c.addFlags(fs, sc.duration)
 	s.flags(fs, c)
+	cpuProfile := fs.String("cpuprofile", "", "write the load tool's own CPU profile to `file` (to see whether the tool limits a figure)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())

@@ -115,6 +115,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := flag.NewFlagSet("benchserver", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof and /debug/stats on this loopback `address` (e.g. 127.0.0.1:6060); off by default")
+	durableInflight := fs.Int("durable-inflight", 0, "unacknowledged durable deliveries per subscriber connection (DurableOptions.MaxInflight); 0: the default, 100")
 	dataDir := fs.String("data-dir", "", "`directory` of the durable rooms' bolt store; default a temporary one, removed at exit")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -137,7 +138,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		port = "3000"
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv := newServer(&switchboard.Options{Logger: logger, Store: store, Identity: authID})
+	srv := newServer(&switchboard.Options{Logger: logger, Store: store, Identity: authID,
+		Durable: switchboard.DurableOptions{MaxInflight: *durableInflight}})
 
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", port))
 	if err != nil {
