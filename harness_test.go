@@ -190,6 +190,11 @@ func newTestServer(t *testing.T, opts *switchboard.Options) *testServer {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logBuf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	if o.Engine.ReleaseIdleReaderAfter == 0 {
+		// Idle readers park after 10 ms, not 2 s: every scenario also runs
+		// over connections that wait without a reader goroutine.
+		o.Engine.ReleaseIdleReaderAfter = 10 * time.Millisecond
+	}
 	srv := switchboard.NewServer(&o)
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() {

@@ -58,6 +58,16 @@ func newHarness(t *testing.T, opts *engineio.Options) *harness {
 		onMsg:   echo,
 		reasons: map[string]string{},
 	}
+	// Idle readers park after 10 ms (not 2 s) unless a test says
+	// otherwise, so that every test also runs over parked connections.
+	if opts == nil {
+		opts = &engineio.Options{}
+	}
+	if opts.ReleaseIdleReaderAfter == 0 {
+		o := *opts
+		o.ReleaseIdleReaderAfter = 10 * time.Millisecond
+		opts = &o
+	}
 	h.srv = engineio.NewServer(opts, func(c *engineio.Conn) {
 		c.SetHandlers(func(data []byte, binary bool) {
 			h.mu.Lock()

@@ -62,6 +62,13 @@ type Options struct {
 	// MaxConnections caps concurrent sessions; default 0 means unlimited.
 	// A handshake over the cap gets 503.
 	MaxConnections int
+	// ReleaseIdleReaderAfter is how long a websocket may receive nothing
+	// before its reader goroutine ends; the connection then waits in an
+	// epoll set (Linux) with no goroutine and no stack until data, the
+	// peer's close or the server's close arrives. Default 2s; negative:
+	// readers never park (and on systems without epoll, or for
+	// connections without a socket descriptor, they never do).
+	ReleaseIdleReaderAfter time.Duration
 	// Logger receives panics and unexpected errors; default slog.Default().
 	Logger *slog.Logger
 }
@@ -147,6 +154,7 @@ type Server struct {
 	polling  bool // polling allowed
 	wsOK     bool // websocket allowed
 	upgrades []string
+	poller   *poller // nil when idle readers never park
 
 	mu       sync.Mutex
 	conns    map[string]*Conn
@@ -194,6 +202,9 @@ func NewServer(opts *Options, onConnection func(*Conn)) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.ReleaseIdleReaderAfter == 0 {
+		o.ReleaseIdleReaderAfter = defaultReleaseIdleReaderAfter
+	}
 	if d := o.PerMessageDeflate; d != nil {
 		dc := *d
 		if dc.Threshold <= 0 {
@@ -205,6 +216,9 @@ func NewServer(opts *Options, onConnection func(*Conn)) *Server {
 		o.PerMessageDeflate = &dc
 	}
 	s.log = o.Logger
+	if o.ReleaseIdleReaderAfter > 0 {
+		s.poller = newPoller(s.log.Warn)
+	}
 	s.polling = slices.Contains(o.Transports, transportPolling)
 	s.wsOK = slices.Contains(o.Transports, transportWebsocket)
 	if s.wsOK && !o.DisableUpgrades {
@@ -213,11 +227,9 @@ func NewServer(opts *Options, onConnection func(*Conn)) *Server {
 		s.upgrades = []string{}
 	}
 	s.upgrader = websocket.Upgrader{
-		// A small read buffer of its own instead of net/http's 4 KiB one,
-		// which gorilla would keep for the connection's life: an idle
-		// connection holds this buffer. Larger payloads are read straight
-		// into the pooled message buffers.
-		ReadBufferSize:    wsReadBufferSize,
+		// No ReadBufferSize: gorilla reads through the small bufio.Reader
+		// hijackWriter hands it (wsReadBufferSize) instead of net/http's
+		// 4 KiB one, which it would keep for the connection's life.
 		WriteBufferPool:   &sync.Pool{},
 		EnableCompression: o.PerMessageDeflate != nil,
 		// Origins are the business of CORS and AllowRequest, as in engine.io.
@@ -229,9 +241,19 @@ func NewServer(opts *Options, onConnection func(*Conn)) *Server {
 	return s
 }
 
-// wsReadBufferSize is the websocket's read buffer (gorilla's minimum is
-// 125, a control frame).
-const wsReadBufferSize = 256
+// wsReadBufferSize is the websocket's read buffer: gorilla takes over a
+// hijacked reader only above 256 bytes; larger payloads are read straight
+// into the pooled message buffers.
+const wsReadBufferSize = 272
+
+// ParkedReaders returns the websockets that hold no reader goroutine now,
+// idle for Options.ReleaseIdleReaderAfter.
+func (s *Server) ParkedReaders() int {
+	if s.poller == nil {
+		return 0
+	}
+	return s.poller.count()
+}
 
 // Count returns the number of open sessions.
 func (s *Server) Count() int {

@@ -29,12 +29,17 @@ const (
 type wsTransport struct {
 	conn *websocket.Conn
 	raw  *batchConn
+	br   *bufio.Reader // gorilla's read buffer: empty at a message boundary when nothing more came
+	park parkState
 }
 
-// hijackWriter makes the upgrader hijack into a batchConn.
+// hijackWriter makes the upgrader hijack into a batchConn, read through a
+// bufio.Reader of ours (so that the reader can tell whether data is
+// buffered before it parks).
 type hijackWriter struct {
 	http.ResponseWriter
 	raw *batchConn
+	br  *bufio.Reader
 }
 
 func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -43,7 +48,15 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	h.raw = &batchConn{Conn: conn}
-	return h.raw, brw, nil
+	if brw.Reader.Buffered() > 0 {
+		// The client sent data before the handshake's answer: gorilla
+		// refuses the connection on the reader it is given.
+		return h.raw, brw, nil
+	}
+	// gorilla reads through a hijacked reader larger than 256 bytes
+	// instead of allocating its own (and resets it onto our conn).
+	h.br = bufio.NewReaderSize(h.raw, wsReadBufferSize)
+	return h.raw, bufio.NewReadWriter(h.br, brw.Writer), nil
 }
 
 // upgrade completes the websocket handshake. On failure the upgrader has
@@ -62,7 +75,14 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) (*wsTransport, 
 		_ = conn.SetCompressionLevel(d.Level)
 		conn.EnableWriteCompression(false)
 	}
-	return &wsTransport{conn: conn, raw: hw.raw}, nil
+	t := &wsTransport{conn: conn, raw: hw.raw, br: hw.br, park: parkState{fd: -1}}
+	if s.poller != nil && hw.br != nil {
+		if fd, ok := hw.raw.fd(); ok {
+			t.park.fd, t.park.poller = fd, s.poller
+		}
+	}
+	hw.raw.onClose = t.unpark
+	return t, nil
 }
 
 // handshakeWebsocket starts a websocket-only session. The caller holds a
@@ -153,10 +173,14 @@ func (t *wsTransport) readError(err error) string {
 // the upgrade; once the websocket carries the session, it delivers packets
 // until the connection fails, then finishes the session.
 func (c *Conn) readLoop(t *wsTransport, probe bool) {
-	defer c.srv.wg.Done()
 	carrier := !probe
 	reason := "transport close"
+	parked := false
 	defer func() {
+		if parked {
+			return // a new reader goroutine takes over; the count stays
+		}
+		defer c.srv.wg.Done()
 		if v := recover(); v != nil {
 			c.srv.log.Error("engineio: panic in websocket reader", "sid", c.id, "panic", v, "stack", string(debug.Stack()))
 			reason = "transport error"
@@ -175,7 +199,21 @@ func (c *Conn) readLoop(t *wsTransport, probe bool) {
 		carrier = true
 	}
 	max := c.srv.opts.MaxHTTPBufferSize
+	idle := c.srv.opts.ReleaseIdleReaderAfter
 	for {
+		if t.park.poller != nil && t.br.Buffered() == 0 {
+			parkNow, err := c.waitIdle(t, idle)
+			if err != nil {
+				reason = t.readError(err)
+				return
+			}
+			if parkNow {
+				t.park.resume = func() { go c.readLoop(t, false) }
+				if parked = t.parkReader(); parked {
+					return
+				}
+			}
+		}
 		binary, data, buf, err := t.next(max)
 		if err != nil {
 			if buf != nil {
@@ -319,6 +357,7 @@ func (c *Conn) writeLoop(t *wsTransport) {
 				t.closeWith(websocket.CloseNormalClosure)
 				// The reader ends on the peer's close frame or at this deadline.
 				_ = t.raw.Conn.SetReadDeadline(time.Now().Add(closeFlushTimeout))
+				t.unpark() // a parked reader resumes to wait for it
 			}
 			return
 		}
@@ -406,6 +445,8 @@ type batchConn struct {
 	rc       syscall.RawConn
 
 	guard frameGuard // reader goroutine only
+
+	onClose func() // set once before the transport is used
 }
 
 const (
@@ -426,6 +467,33 @@ func (b *batchConn) Write(p []byte) (int, error) {
 }
 
 func (b *batchConn) SetWriteDeadline(time.Time) error { return nil }
+
+// Close resumes a parked reader (which then finds the connection closed)
+// and closes the connection.
+func (b *batchConn) Close() error {
+	if b.onClose != nil {
+		b.onClose()
+	}
+	return b.Conn.Close()
+}
+
+// fd returns the socket's file descriptor, for the poller; valid until
+// Close.
+func (b *batchConn) fd() (int, bool) {
+	sc, ok := b.Conn.(syscall.Conn)
+	if !ok {
+		return -1, false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1, false
+	}
+	fd := -1
+	if rc.Control(func(f uintptr) { fd = int(f) }) != nil || fd < 0 {
+		return -1, false
+	}
+	return fd, true
+}
 
 func (b *batchConn) Read(p []byte) (int, error) {
 	n, err := b.Conn.Read(p)
