@@ -255,7 +255,7 @@ func (a *LocalAdapter) FetchSockets(_ context.Context, opts BroadcastOptions) ([
 	socks := a.selectSockets(opts)
 	out := make([]*RemoteSocket, len(socks))
 	for i, s := range socks {
-		out[i] = &RemoteSocket{ID: s.id, Handshake: s.handshake, Rooms: a.Rooms(s.id), Data: s.Data(), nsp: a.ns}
+		out[i] = &RemoteSocket{ID: s.id, Handshake: s.Handshake(), Rooms: a.Rooms(s.id), Data: s.Data(), nsp: a.ns}
 	}
 	return out, nil
 }

@@ -22,7 +22,7 @@ type client struct {
 
 	mu           sync.Mutex
 	sockets      map[string]*Socket // connected, by namespace
-	connecting   map[string]bool
+	connecting   map[string]bool    // nil when empty
 	closed       bool
 	closing      bool // disconnectAll ran
 	connectTimer *time.Timer
@@ -30,11 +30,10 @@ type client struct {
 
 func newClient(srv *Server, conn *engineio.Conn) *client {
 	c := &client{
-		srv:        srv,
-		conn:       conn,
-		dec:        parser.NewDecoder(&parser.DecoderOptions{MaxAttachments: srv.opts.MaxAttachments}),
-		sockets:    make(map[string]*Socket),
-		connecting: make(map[string]bool),
+		srv:     srv,
+		conn:    conn,
+		dec:     parser.NewDecoder(&parser.DecoderOptions{MaxAttachments: srv.opts.MaxAttachments}),
+		sockets: make(map[string]*Socket),
 	}
 	c.queue.wg = &srv.work
 	c.queue.onPanic = c.onHandlerPanic
@@ -89,6 +88,9 @@ func (c *client) handlePacket(p *parser.Packet) {
 	s := c.sockets[p.Namespace]
 	pending := c.connecting[p.Namespace]
 	if p.Type == parser.Connect && s == nil && !pending {
+		if c.connecting == nil {
+			c.connecting = make(map[string]bool, 1)
+		}
 		c.connecting[p.Namespace] = true
 	}
 	c.mu.Unlock()
@@ -114,6 +116,9 @@ func (c *client) connect(name string, auth json.RawMessage) {
 	defer func() {
 		c.mu.Lock()
 		delete(c.connecting, name)
+		if len(c.connecting) == 0 {
+			c.connecting = nil // an idle connection keeps no empty map
+		}
 		c.mu.Unlock()
 	}()
 	ns := c.srv.lookupNamespace(name, auth)

@@ -44,6 +44,7 @@ type Socket struct {
 	nsp       *Namespace
 	client    *client
 	handshake Handshake
+	hsURL     *url.URL // of the handshake request, for Handshake's Query and URL
 
 	mu          sync.Mutex
 	handlers    map[string]*callback.Func
@@ -70,16 +71,17 @@ func newSocket(ns *Namespace, c *client, auth json.RawMessage) *Socket {
 		id:     newID(),
 		nsp:    ns,
 		client: c,
+		// Query and URL are filled in by Handshake, from hsURL: an idle
+		// connection does not keep a parsed copy of its query.
 		handshake: Handshake{
 			Headers: r.Header,
-			Query:   r.URL.Query(),
 			Auth:    auth,
 			Address: addr,
 			Time:    time.Now(),
-			URL:     r.URL.RequestURI(),
 			Secure:  r.TLS != nil,
 			XDomain: r.Header.Get("Origin") != "",
 		},
+		hsURL: r.URL,
 		handlers: make(map[string]*callback.Func),
 		acks:     make(map[uint64]func(Args, error)),
 		pumps:    make(map[string]*durablePump),
@@ -106,8 +108,16 @@ func (s *Socket) Recovered() bool { return s.recovered }
 // Namespace returns the namespace the socket is connected to.
 func (s *Socket) Namespace() *Namespace { return s.nsp }
 
-// Handshake returns the details of the client's connection.
-func (s *Socket) Handshake() Handshake { return s.handshake }
+// Handshake returns the details of the client's connection. Query and URL
+// are made from the handshake request on each call.
+func (s *Socket) Handshake() Handshake {
+	h := s.handshake
+	if s.hsURL != nil {
+		h.Query = s.hsURL.Query()
+		h.URL = s.hsURL.RequestURI()
+	}
+	return h
+}
 
 // Transport returns the current Engine.IO transport: "polling" or "websocket".
 func (s *Socket) Transport() string { return s.client.conn.Transport() }
