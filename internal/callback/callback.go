@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 
 	"github.com/switchboard-io/switchboard/parser"
 )
@@ -93,13 +94,30 @@ var (
 
 // Func is a validated handler. It is immutable and safe for concurrent use.
 type Func struct {
-	fn       reflect.Value
-	params   []reflect.Type // decoded parameters, excluding a variadic tail and the ack
-	variadic reflect.Type   // element type of a ...T tail, nil if none
-	wantsAck bool
+	fn reflect.Value
+	*signature
 	// fast paths avoid reflection for the most common handler shapes.
 	fast func(args []json.RawMessage, attachments [][]byte, ack AckFunc) error
 }
+
+// signature is what New learns from a handler's type, shared by every
+// handler of that type (a server registers the same handlers on every
+// socket).
+type signature struct {
+	params   []reflect.Type // decoded parameters, excluding a variadic tail and the ack
+	variadic reflect.Type   // element type of a ...T tail, nil if none
+	wantsAck bool
+	err      error
+}
+
+// signatures caches signature by handler type.
+var signatures sync.Map // reflect.Type → *signature
+
+// Signatures of the fast paths.
+var (
+	plainSig    = &signature{}
+	wantsAckSig = &signature{wantsAck: true}
+)
 
 // New validates fn: it must be a func whose parameters are any
 // JSON-decodable types, optionally ending with a variadic parameter and then
@@ -111,9 +129,9 @@ func New(fn any) (*Func, error) {
 	}
 	switch f := fn.(type) {
 	case func():
-		return &Func{fast: func([]json.RawMessage, [][]byte, AckFunc) error { f(); return nil }}, nil
+		return &Func{signature: plainSig, fast: func([]json.RawMessage, [][]byte, AckFunc) error { f(); return nil }}, nil
 	case func(...any):
-		return &Func{fast: func(args []json.RawMessage, att [][]byte, _ AckFunc) error {
+		return &Func{signature: plainSig, fast: func(args []json.RawMessage, att [][]byte, _ AckFunc) error {
 			vals, err := DecodeAll(args, att)
 			if err != nil {
 				return err
@@ -122,12 +140,12 @@ func New(fn any) (*Func, error) {
 			return nil
 		}}, nil
 	case func(Args):
-		return &Func{fast: func(args []json.RawMessage, att [][]byte, _ AckFunc) error {
+		return &Func{signature: plainSig, fast: func(args []json.RawMessage, att [][]byte, _ AckFunc) error {
 			f(Args{Raw: args, Attachments: att})
 			return nil
 		}}, nil
 	case func(Args, AckFunc):
-		return &Func{wantsAck: true, fast: func(args []json.RawMessage, att [][]byte, ack AckFunc) error {
+		return &Func{signature: wantsAckSig, fast: func(args []json.RawMessage, att [][]byte, ack AckFunc) error {
 			if ack == nil {
 				ack = func(...any) {}
 			}
@@ -136,31 +154,45 @@ func New(fn any) (*Func, error) {
 		}}, nil
 	}
 	v := reflect.ValueOf(fn)
-	t := v.Type()
-	c := &Func{fn: v}
+	sig := signatureOf(v.Type())
+	if sig.err != nil {
+		return nil, sig.err
+	}
+	return &Func{fn: v, signature: sig}, nil
+}
+
+// signatureOf analyses a handler type once.
+func signatureOf(t reflect.Type) *signature {
+	if sig, ok := signatures.Load(t); ok {
+		return sig.(*signature)
+	}
+	sig := &signature{}
 	n := t.NumIn()
 	if n > 0 && t.In(n-1) == ackType {
-		c.wantsAck = true
+		sig.wantsAck = true
 		n--
 	}
 	for i := 0; i < n; i++ {
 		in := t.In(i)
 		if t.IsVariadic() && i == t.NumIn()-1 {
-			c.variadic = in.Elem()
+			sig.variadic = in.Elem()
 			break
 		}
 		if in == ackType {
-			return nil, fmt.Errorf("callback: ack parameter must be last in %s", t)
+			sig.err = fmt.Errorf("callback: ack parameter must be last in %s", t)
+			break
 		}
 		if in == argsType {
-			return nil, fmt.Errorf("callback: an Args parameter must be the only one (before an ack) in %s", t)
+			sig.err = fmt.Errorf("callback: an Args parameter must be the only one (before an ack) in %s", t)
+			break
 		}
-		c.params = append(c.params, in)
+		sig.params = append(sig.params, in)
 	}
-	if c.variadic != nil && c.wantsAck {
-		return nil, fmt.Errorf("callback: a variadic handler cannot also take an ack: %s", t)
+	if sig.err == nil && sig.variadic != nil && sig.wantsAck {
+		sig.err = fmt.Errorf("callback: a variadic handler cannot also take an ack: %s", t)
 	}
-	return c, nil
+	actual, _ := signatures.LoadOrStore(t, sig)
+	return actual.(*signature)
 }
 
 // WantsAck reports whether the handler takes an acknowledgement callback.
