@@ -92,6 +92,10 @@ func BenchmarkAppendSyncBatch(b *testing.B) {
 	storetest.BenchAppend(b, newOpener(bolt.SyncBatch).open)
 }
 
+func BenchmarkAppendAsync(b *testing.B) {
+	storetest.BenchAppendAsync(b, newOpener(bolt.SyncAlways).open)
+}
+
 func BenchmarkRead(b *testing.B) { storetest.BenchRead(b, newOpener(bolt.SyncAlways).open) }
 
 // BenchmarkOpen measures Open of a store holding 200,000 events of 128

@@ -2,7 +2,6 @@ package parser
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"strconv"
 )
@@ -193,7 +192,7 @@ func checkPayload(t PacketType, payload []byte, n int) error {
 	if t == Disconnect {
 		return fmt.Errorf("%w: DISCONNECT with payload %s", ErrInvalidPacket, snippet(payload))
 	}
-	if !json.Valid(payload) {
+	if !validJSON(payload) {
 		return fmt.Errorf("%w: %s payload is not valid JSON: %s", ErrInvalidPacket, t, snippet(payload))
 	}
 	i := skipWS(payload, 0)

@@ -76,7 +76,7 @@ func (m *marshaler) value(v any) error {
 			m.buf = append(m.buf, "null"...)
 			return nil
 		}
-		if !json.Valid(x) {
+		if !validJSON(x) {
 			return fmt.Errorf("parser: marshal: invalid json.RawMessage %s", snippet(x))
 		}
 		m.buf = append(m.buf, x...)
@@ -225,7 +225,7 @@ func appendString(dst []byte, s string) []byte {
 // ErrInvalidPacket when data is not a valid JSON array. An empty array
 // gives an empty, non-nil slice.
 func SplitArgs(data json.RawMessage) ([]json.RawMessage, error) {
-	if !json.Valid(data) {
+	if !validJSON(data) {
 		return nil, fmt.Errorf("%w: arguments are not valid JSON: %s", ErrInvalidPacket, snippet(data))
 	}
 	i := skipWS(data, 0)
@@ -312,7 +312,7 @@ func IsPlaceholder(raw json.RawMessage) (num int, ok bool) {
 // raw, nil when absent or when raw is not a valid JSON object.
 func placeholderMembers(raw []byte) (ph, num []byte) {
 	i := skipWS(raw, 0)
-	if i >= len(raw) || raw[i] != '{' || !json.Valid(raw) {
+	if i >= len(raw) || raw[i] != '{' || !validJSON(raw) {
 		return nil, nil
 	}
 	_, _ = scanObject(raw, i, func(key []byte, v int) (int, error) {

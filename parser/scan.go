@@ -7,7 +7,7 @@ import (
 	"strconv"
 )
 
-// The scanners below walk JSON that json.Valid has accepted; they rely on
+// The scanners below walk JSON that validJSON has accepted; they rely on
 // that for bounds (every index they produce stays inside the input) and on
 // its nesting limit for recursion depth.
 

@@ -67,6 +67,48 @@ func benchAppend(b *testing.B, open OpenFunc, pubs int, oneRoom bool, batch int)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
 }
 
+// BenchAppendAsync measures AppendAsync (the store must implement
+// switchboard.AsyncAppender) of one event per call from one goroutine with
+// 256 and 4,096 appends waiting for their confirm (PublishAsync's pattern:
+// one connection pipelining). It reports events/s.
+func BenchAppendAsync(b *testing.B, open OpenFunc) {
+	for _, inflight := range []int{256, 4096} {
+		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) {
+			s := open(b, switchboard.Retention{})
+			defer s.Close()
+			async, ok := s.(switchboard.AsyncAppender)
+			if !ok {
+				b.Skip("the store does not implement switchboard.AsyncAppender")
+			}
+			data := make([]byte, BenchEventSize)
+			slots := make(chan struct{}, inflight)
+			var wg sync.WaitGroup
+			var failed atomic.Int64
+			b.SetBytes(int64(BenchEventSize))
+			b.ResetTimer()
+			start := time.Now()
+			for range b.N {
+				slots <- struct{}{}
+				wg.Add(1)
+				async.AppendAsync(ctx, "room", []switchboard.StoredEvent{{Data: data}}, func(_ uint64, err error) {
+					if err != nil {
+						failed.Add(1)
+					}
+					<-slots
+					wg.Done()
+				})
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			b.StopTimer()
+			if n := failed.Load(); n > 0 {
+				b.Fatalf("%d appends failed", n)
+			}
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+		})
+	}
+}
+
 // BenchRead measures replay: Read of a room of 100,000 events in pages of
 // 1,000 from the start. It reports events/s.
 func BenchRead(b *testing.B, open OpenFunc) {

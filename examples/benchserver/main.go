@@ -51,6 +51,7 @@ import (
 
 	"github.com/switchboard-io/switchboard"
 	"github.com/switchboard-io/switchboard/bolt"
+	"github.com/switchboard-io/switchboard/engineio"
 )
 
 func main() {
@@ -116,6 +117,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.SetOutput(stderr)
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof and /debug/stats on this loopback `address` (e.g. 127.0.0.1:6060); off by default")
 	durableInflight := fs.Int("durable-inflight", 0, "unacknowledged durable deliveries per subscriber connection (DurableOptions.MaxInflight); 0: the default, 100")
+	idleReader := fs.Duration("release-idle-reader-after", 0, "engine.Options.ReleaseIdleReaderAfter: a silent websocket's reader goroutine ends after this long; 0: the default (2s), negative: never")
 	dataDir := fs.String("data-dir", "", "`directory` of the durable rooms' bolt store; default a temporary one, removed at exit")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -139,6 +141,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv := newServer(&switchboard.Options{Logger: logger, Store: store, Identity: authID,
+		Engine:  engineio.Options{ReleaseIdleReaderAfter: *idleReader},
 		Durable: switchboard.DurableOptions{MaxInflight: *durableInflight}})
 
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", port))
