@@ -81,7 +81,7 @@ func newSocket(ns *Namespace, c *client, auth json.RawMessage) *Socket {
 			Secure:  r.TLS != nil,
 			XDomain: r.Header.Get("Origin") != "",
 		},
-		hsURL: r.URL,
+		hsURL:    r.URL,
 		handlers: make(map[string]*callback.Func),
 		acks:     make(map[uint64]func(Args, error)),
 		pumps:    make(map[string]*durablePump),
