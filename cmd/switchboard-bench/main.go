@@ -71,10 +71,12 @@ var scenarios = map[string]struct {
 	"echo":      {func() scenario { return &echoScenario{} }, 10 * time.Second},
 	"handshake": {func() scenario { return &handshakeScenario{} }, 5 * time.Second},
 	"durable":   {func() scenario { return &durableScenario{} }, 10 * time.Second},
+	"tcp-echo":  {func() scenario { return &tcpEchoScenario{} }, 10 * time.Second},
 }
 
-const usage = `usage: switchboard-bench <conns|fanout|echo|handshake|durable> [flags]
+const usage = `usage: switchboard-bench <conns|fanout|echo|handshake|durable|tcp-echo> [flags]
        switchboard-bench report [-format markdown|text] results.jsonl...
+       switchboard-bench tcp-echo-server     (the raw-TCP floor's server, on PORT)
 Run "switchboard-bench <scenario> -h" for the flags of a scenario.
 `
 
@@ -87,6 +89,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	name, args := args[0], args[1:]
 	if name == "report" {
 		return runReport(args, stdout, stderr)
+	}
+	if name == "tcp-echo-server" {
+		return runTCPEchoServer(stdout)
 	}
 	sc, ok := scenarios[name]
 	if !ok {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"net/http/httptest"
 	"os"
 	"strconv"
@@ -175,6 +176,42 @@ func TestScenarios(t *testing.T) {
 			t.Errorf("replay: %+v", r.Metrics)
 		}
 	})
+}
+
+// The raw-TCP floor: tcp-echo against the floor's server, and the report
+// reading the servers' echo as shares of it.
+func TestTCPEchoFloor(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- serveTCPEcho(ctx, ln) }()
+	r := runScenario(t, "http://"+ln.Addr().String(), "tcp-echo", "-n", "3")
+	cancel()
+	if err := <-served; err != nil {
+		t.Fatalf("tcp-echo-server: %v", err)
+	}
+	trips, _ := r.Metric("round_trips")
+	failed, _ := r.Metric("failed")
+	if trips < 1 || failed != 0 {
+		t.Fatalf("tcp-echo: %v round trips, %v failed", trips, failed)
+	}
+	results := []Result{
+		{Scenario: "echo", Label: "switchboard", Metrics: []Metric{{Name: "round_trips_per_cpu_s", Value: 50}}},
+		{Scenario: "echo", Label: "node", Metrics: []Metric{{Name: "round_trips_per_cpu_s", Value: 25}}},
+		{Scenario: "tcp-echo", Label: floorLabel, Metrics: []Metric{{Name: "round_trips_per_cpu_s", Value: 100}}},
+	}
+	var out bytes.Buffer
+	if err := buildReport(results, "switchboard", "node").print(&out, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Raw-TCP floor", "100 round trips", "switchboard echo: 50% of the floor", "node echo: 25% of the floor"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
 }
 
 func TestRefusesRemoteTargets(t *testing.T) {

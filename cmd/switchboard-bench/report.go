@@ -108,6 +108,34 @@ type report struct {
 	la, lb string
 	rows   []reportRow
 	params map[string]map[string]any
+	floor  float64 // median round trips per CPU-second of the raw-TCP echo (label floorLabel); 0 if none
+}
+
+// floorLabel labels the raw-TCP echo (tcp-echo against tcp-echo-server).
+const floorLabel = "tcp-floor"
+
+// printFloor reads the servers' echo figures as shares of the raw-TCP
+// floor measured in the same run.
+func (rep *report) printFloor(w io.Writer, markdown bool) {
+	if rep.floor <= 0 {
+		return
+	}
+	prefix := ""
+	if markdown {
+		prefix = "- "
+	}
+	fmt.Fprintf(w, "\nRaw-TCP floor (a plain Go echo server under the echo scenario's load pattern): %s round trips per server CPU-second.\n", formatValue(rep.floor))
+	for _, r := range rep.rows {
+		if r.scenario != "echo" || r.metric != "round_trips_per_cpu_s" {
+			continue
+		}
+		if r.hasA {
+			fmt.Fprintf(w, "%s%s echo: %.0f%% of the floor\n", prefix, rep.la, 100*r.a/rep.floor)
+		}
+		if r.hasB {
+			fmt.Fprintf(w, "%s%s echo: %.0f%% of the floor\n", prefix, rep.lb, 100*r.b/rep.floor)
+		}
+	}
 }
 
 func buildReport(results []Result, la, lb string) *report {
@@ -146,6 +174,12 @@ func buildReport(results []Result, la, lb string) *report {
 		}
 		if v := vals[k][lb]; len(v) > 0 {
 			row.b, row.nb, row.hasB = median(v), len(v), true
+		}
+		if v := vals[k][floorLabel]; len(v) > 0 && k.scenario == "tcp-echo" && k.metric == "round_trips_per_cpu_s" {
+			rep.floor = median(v)
+		}
+		if !row.hasA && !row.hasB {
+			continue // the floor's own figures are summarised after the table
 		}
 		rep.rows = append(rep.rows, row)
 	}
@@ -207,6 +241,7 @@ func (rep *report) print(w io.Writer, markdown bool) error {
 		}
 		line(r.scenario, r.metric, r.unit, cell(r.hasA, r.a), cell(r.hasB, r.b), ratio, tgt)
 	}
+	rep.printFloor(bw, markdown)
 	var names []string
 	for s := range rep.params {
 		names = append(names, s)

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// The raw-TCP floor: what one loopback request/response costs a plain Go
+// program on this machine, measured with the echo scenario's load pattern
+// (n clients, one round trip in flight each) so that the echo figures of
+// the servers can be read as a share of it. tcp-echo-server echoes every
+// byte back; tcp-echo sends size-byte messages and waits for each.
+
+type tcpEchoScenario struct {
+	n    int
+	size int
+}
+
+func (e *tcpEchoScenario) flags(fs *flag.FlagSet, _ *config) {
+	fs.IntVar(&e.n, "n", 50, "clients")
+	fs.IntVar(&e.size, "size", 96, "bytes per message (about an echo event's frame)")
+}
+
+func (e *tcpEchoScenario) run(ctx context.Context, c *config) (*Result, error) {
+	if e.n < 1 || e.size < 1 {
+		return nil, errors.New("-n and -size must be at least 1")
+	}
+	u, err := url.Parse(c.url)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Params: map[string]any{"n": e.n, "size": e.size, "duration": c.duration.String()}}
+	conns := make([]net.Conn, 0, e.n)
+	defer func() {
+		for _, cn := range conns {
+			_ = cn.Close()
+		}
+	}()
+	var d net.Dialer
+	for range e.n {
+		cn, err := d.DialContext(ctx, "tcp", u.Host)
+		if err != nil {
+			return nil, fmt.Errorf("dial %s: %w", u.Host, err)
+		}
+		conns = append(conns, cn)
+	}
+	var (
+		trips, failed atomic.Int64
+		measure       atomic.Bool
+		lat           histogram
+	)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, cn := range conns {
+		wg.Go(func() {
+			out := make([]byte, e.size)
+			in := make([]byte, e.size)
+			for i := range out {
+				out[i] = 'x'
+			}
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				m := measure.Load()
+				t0 := time.Now()
+				_ = cn.SetDeadline(t0.Add(10 * time.Second))
+				if _, err := cn.Write(out); err != nil {
+					failed.Add(1)
+					return
+				}
+				if _, err := io.ReadFull(cn, in); err != nil {
+					failed.Add(1)
+					return
+				}
+				if m {
+					trips.Add(1)
+					lat.Record(time.Since(t0))
+				}
+			}
+		})
+	}
+	meter, cpu, wall, cpuErr := measureWindow(ctx, c, &measure)
+	close(stop)
+	wg.Wait()
+	res.addRates("round_trips", float64(trips.Load()), "echoes", c.serverPID, cpu, wall)
+	meter.report(res, wall)
+	res.addLatency("latency", &lat)
+	res.add("failed", float64(failed.Load()), "echoes", "lower")
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	return res, cpuErr
+}
+
+// runTCPEchoServer is the floor's server: it listens on 127.0.0.1 at PORT
+// (default 3000) and echoes until SIGINT or SIGTERM.
+func runTCPEchoServer(stdout io.Writer) error {
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "3000"
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", port))
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Fprintf(stdout, "tcp-echo-server listening on %s pid %d\n", ln.Addr(), os.Getpid())
+	return serveTCPEcho(ctx, ln)
+}
+
+// serveTCPEcho writes every byte each connection reads back, one read and
+// one write per message, until ctx ends; it closes ln and every connection
+// and returns once their goroutines ended.
+func serveTCPEcho(ctx context.Context, ln net.Listener) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns = map[net.Conn]struct{}{}
+	)
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		<-ctx.Done()
+		_ = ln.Close()
+		mu.Lock()
+		for cn := range conns {
+			_ = cn.Close()
+		}
+		mu.Unlock()
+	}()
+	defer func() {
+		<-stopped
+		wg.Wait()
+	}()
+	for {
+		cn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		mu.Lock()
+		if ctx.Err() != nil {
+			mu.Unlock()
+			_ = cn.Close()
+			continue
+		}
+		conns[cn] = struct{}{}
+		mu.Unlock()
+		wg.Go(func() {
+			defer func() {
+				mu.Lock()
+				delete(conns, cn)
+				mu.Unlock()
+				_ = cn.Close()
+			}()
+			buf := make([]byte, 4096)
+			for {
+				n, err := cn.Read(buf)
+				if n > 0 {
+					if _, werr := cn.Write(buf[:n]); werr != nil {
+						return
+					}
+				}
+				if err != nil {
+					return
+				}
+			}
+		})
+	}
+}
