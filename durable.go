@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -419,10 +420,12 @@ type durablePump struct {
 	inflight map[uint64]struct{} // sent, not acknowledged
 	dirty    bool                // position not yet saved
 	savedAt  time.Time           // last save of the position
-	running  bool
-	again    bool
-	closed   bool
-	timer    *time.Timer
+
+	metaPrefix []byte // `{"room":<room>,"offset":`, made by the pump's goroutine
+	running    bool
+	again      bool
+	closed     bool
+	timer      *time.Timer
 }
 
 func (p *durablePump) kick() {
@@ -663,7 +666,7 @@ func (p *durablePump) deliver(ev StoredEvent) bool {
 		p.onAck(offset)
 		return true
 	}
-	meta := mustJSON(DeliveryMeta{Room: p.room, Offset: offset, From: rec.from})
+	meta := p.appendMeta(make([]byte, 0, 64), offset, rec.from)
 	id := p.hub.ns.nextAckID()
 	if !p.s.addAck(id, func(_ Args, err error) {
 		if err == nil {
@@ -681,6 +684,23 @@ func (p *durablePump) deliver(ev StoredEvent) bool {
 	pkt := &parser.Packet{Type: parser.Event, Namespace: p.s.nsp.name, ID: id, HasID: true,
 		Data: appendRaw(rec.data, meta), Attachments: rec.attachments}
 	return p.s.client.send(pkt) == nil
+}
+
+// appendMeta appends the DeliveryMeta of offset as JSON, without
+// encoding/json's reflection on every delivery of a replay: the room part
+// is encoded once per pump.
+func (p *durablePump) appendMeta(dst []byte, offset uint64, from string) []byte {
+	if p.metaPrefix == nil {
+		room, _ := json.Marshal(p.room)
+		p.metaPrefix = append(append([]byte(`{"room":`), room...), `,"offset":`...)
+	}
+	dst = append(dst, p.metaPrefix...)
+	dst = strconv.AppendUint(dst, offset, 10)
+	if from != "" {
+		f, _ := json.Marshal(from)
+		dst = append(append(dst, `,"from":`...), f...)
+	}
+	return append(dst, '}')
 }
 
 func (p *durablePump) onAck(offset uint64) {
