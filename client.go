@@ -25,7 +25,7 @@ type client struct {
 	connecting   map[string]bool    // nil when empty
 	closed       bool
 	closing      bool // disconnectAll ran
-	connectTimer *time.Timer
+	connectTimer *time.Timer // nil once a namespace connected
 }
 
 func newClient(srv *Server, conn *engineio.Conn) *client {
@@ -37,8 +37,7 @@ func newClient(srv *Server, conn *engineio.Conn) *client {
 	}
 	c.queue.wg = &srv.work
 	c.queue.onPanic = c.onHandlerPanic
-	conn.SetHandlers(c.onMessage, c.onClose)
-	c.connectTimer = time.AfterFunc(srv.opts.ConnectTimeout, func() {
+	t := time.AfterFunc(srv.opts.ConnectTimeout, func() {
 		c.mu.Lock()
 		idle := len(c.sockets) == 0 && !c.closed
 		c.mu.Unlock()
@@ -46,6 +45,10 @@ func newClient(srv *Server, conn *engineio.Conn) *client {
 			c.conn.Close("forced close")
 		}
 	})
+	c.mu.Lock()
+	c.connectTimer = t
+	c.mu.Unlock()
+	conn.SetHandlers(c.onMessage, c.onClose)
 	return c
 }
 
@@ -154,8 +157,8 @@ func (c *client) connect(name string, auth json.RawMessage) {
 		return
 	}
 	c.sockets[name] = s
+	c.stopConnectTimerLocked()
 	c.mu.Unlock()
-	c.connectTimer.Stop()
 	var rooms []string
 	if restored != nil {
 		rooms = restored.Rooms
@@ -171,9 +174,18 @@ func (c *client) removeSocket(s *Socket) {
 	c.mu.Unlock()
 }
 
+// stopConnectTimerLocked stops the connect timeout and lets the timer go:
+// a connected client keeps none.
+func (c *client) stopConnectTimerLocked() {
+	if c.connectTimer != nil {
+		c.connectTimer.Stop()
+		c.connectTimer = nil
+	}
+}
+
 func (c *client) onClose(reason string) {
-	c.connectTimer.Stop()
 	c.mu.Lock()
+	c.stopConnectTimerLocked()
 	c.closed = true
 	c.mu.Unlock()
 	c.queue.push(func() {

@@ -337,6 +337,9 @@ func (h *durableHub) start(s *Socket, room string) {
 		return
 	}
 	p := &durablePump{hub: h, s: s, room: room, key: durableKey(h.ns.name, room), opts: h.ns.srv.opts.Durable}
+	if s.pumps == nil {
+		s.pumps = make(map[string]*durablePump)
+	}
 	s.pumps[room] = p
 	s.mu.Unlock()
 	h.mu.Lock()
@@ -379,7 +382,7 @@ func (h *durableHub) remove(p *durablePump) {
 func (h *durableHub) stopAll(s *Socket) {
 	s.mu.Lock()
 	pumps := s.pumps
-	s.pumps = make(map[string]*durablePump)
+	s.pumps = nil
 	s.mu.Unlock()
 	for _, p := range pumps {
 		h.remove(p)

@@ -83,8 +83,6 @@ func newSocket(ns *Namespace, c *client, auth json.RawMessage) *Socket {
 		},
 		hsURL:    r.URL,
 		handlers: make(map[string]*callback.Func),
-		acks:     make(map[uint64]func(Args, error)),
-		pumps:    make(map[string]*durablePump),
 	}
 }
 
@@ -265,7 +263,7 @@ func (e *Emitter) EmitWithAck(ctx context.Context, event string, args ...any) (A
 		s.mu.Unlock()
 		return Args{}, ErrDisconnected
 	}
-	s.acks[id] = func(a Args, err error) { done <- result{a, err} }
+	s.addAckLocked(id, func(a Args, err error) { done <- result{a, err} })
 	s.mu.Unlock()
 	p := &parser.Packet{Type: parser.Event, Namespace: s.nsp.name, ID: id, HasID: true, Data: data, Attachments: atts}
 	if err := s.client.send(p); err != nil {
@@ -506,8 +504,17 @@ func (s *Socket) addAck(id uint64, fn func(Args, error)) bool {
 	if !s.connected {
 		return false
 	}
-	s.acks[id] = fn
+	s.addAckLocked(id, fn)
 	return true
+}
+
+// addAckLocked registers an ack callback; the map exists only once a socket
+// has asked for an acknowledgement.
+func (s *Socket) addAckLocked(id uint64, fn func(Args, error)) {
+	if s.acks == nil {
+		s.acks = make(map[uint64]func(Args, error))
+	}
+	s.acks[id] = fn
 }
 
 // onClose runs on the dispatch queue: disconnecting handlers, leave every
@@ -538,7 +545,7 @@ func (s *Socket) onClose(reason string, _ bool) {
 	s.mu.Lock()
 	s.connected = false
 	acks := s.acks
-	s.acks = make(map[uint64]func(Args, error))
+	s.acks = nil
 	disc := s.onDisc
 	s.mu.Unlock()
 	for _, fn := range acks {

@@ -440,9 +440,11 @@ func (s *Server) newConn(r *http.Request, transport string, ws *wsTransport) *Co
 			remoteAddr: r.RemoteAddr, requestURI: r.RequestURI, tls: r.TLS,
 		},
 		transport: transport,
-		wake:      make(chan struct{}, 1),
 		ready:     make(chan struct{}),
 		ws:        ws,
+	}
+	if transport == transportPolling {
+		c.wake = make(chan struct{}, 1) // nil for a websocket-only session: nothing waits on it
 	}
 	upgrades := s.upgrades
 	if transport == transportWebsocket {
