@@ -26,7 +26,10 @@
 // into one write; a client that lets the queue overflow is disconnected as a
 // slow consumer. An acknowledgement answered on an idle websocket is written
 // at once by the answering goroutine with one non-blocking write (what the
-// socket does not take goes to the writer), in order with everything else.
+// socket does not take goes to the writer), in order with everything else;
+// one answered after its handler returned (from a goroutine or a store
+// callback) is queued, so that a burst of them shares one write. An idle
+// websocket holds no goroutine at all (engineio.Options.ReleaseIdleReaderAfter).
 //
 // Handler arguments are decoded from JSON into the handler's parameter types;
 // a []byte parameter receives a binary attachment, and a trailing AckFunc

@@ -16,7 +16,10 @@
 //	defer srv.Close(ctx)
 //
 // Each session reads on one goroutine (the websocket reader, or the polling
-// POST handler) and delivers messages in order. Send never blocks on the
+// POST handler) and delivers messages in order. A websocket silent for
+// Options.ReleaseIdleReaderAfter gives its reader goroutine up and waits in
+// an epoll set (Linux), so idle connections hold no goroutine; the next data
+// starts a new reader. Send never blocks on the
 // network: messages go to a bounded per-connection queue drained by a writer
 // goroutine that exists only while there is something to write and that
 // coalesces all queued frames into one write. A connection whose queue would
