@@ -24,7 +24,7 @@ type client struct {
 	sockets      map[string]*Socket // connected, by namespace
 	connecting   map[string]bool    // nil when empty
 	closed       bool
-	closing      bool // disconnectAll ran
+	closing      bool        // disconnectAll ran
 	connectTimer *time.Timer // nil once a namespace connected
 }
 
