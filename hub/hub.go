@@ -260,7 +260,9 @@ func (h *Hub) authenticate(s *switchboard.Socket) error {
 func (h *Hub) onConnection(s *switchboard.Socket) {
 	s.On("join", func(a switchboard.Args, ack switchboard.AckFunc) { ack(h.join(s, a)) })
 	s.On("leave", func(a switchboard.Args, ack switchboard.AckFunc) { ack(h.leave(s, a)) })
-	s.On("publish", func(a switchboard.Args, ack switchboard.AckFunc) { ack(h.publishFromSocket(s, a)) })
+	s.On("publish", func(a switchboard.Args, ack switchboard.AckFunc) {
+		h.publishFromSocket(s, a, func(ans answer) { ack(ans) })
+	})
 	s.On("presence", func(a switchboard.Args, ack switchboard.AckFunc) { ack(h.presence(s, a)) })
 	// echo answers with its arguments: a round-trip check for clients.
 	s.On("echo", func(a switchboard.Args, ack switchboard.AckFunc) { ack(a.Echo()...) })
@@ -496,17 +498,48 @@ type liveMeta struct {
 	From string `json:"from,omitempty"`
 }
 
-func (h *Hub) publishFromSocket(s *switchboard.Socket, a switchboard.Args) answer {
+// publishFromSocket answers a socket's publish through done. A durable
+// publish without an id is pipelined: it joins the store's next group commit
+// and done runs from the store's confirm, so a client with many publishes in
+// flight is not held to one commit each (offsets follow its order). Others
+// (live rooms, and durable ones with an id, which go through dedupe) are
+// answered before it returns.
+func (h *Hub) publishFromSocket(s *switchboard.Socket, a switchboard.Args, done func(answer)) {
 	start := time.Now()
-	var req publishRequest
+	req, from, failed := h.checkSocketPublish(s, a, start)
+	if failed != nil {
+		done(failed)
+		return
+	}
+	durable := h.IsDurable(req.Room)
+	if durable && req.ID == nil && h.checkEvent(req.Event) == nil {
+		ctx, cancel := h.storeCtx()
+		s.PublishAsync(ctx, req.Room, req.Event, []any{req.Data}, func(offset uint64, err error) {
+			cancel()
+			out := ok()
+			if err != nil {
+				out = h.opError(err)
+			} else {
+				out["offset"] = offset
+			}
+			done(h.countPublish("socket", start, true, out))
+		})
+		return
+	}
+	done(h.countPublish("socket", start, durable, h.doPublish(s, from, req)))
+}
+
+// checkSocketPublish decodes and checks a socket's publish; failed is the
+// (counted) answer when it cannot go ahead.
+func (h *Hub) checkSocketPublish(s *switchboard.Socket, a switchboard.Args, start time.Time) (req publishRequest, from string, failed answer) {
 	if a.Len() == 0 {
-		return h.countPublish("socket", start, false, fail(CodeBadRequest, "publish expects {room, event, data, id?}"))
+		return req, "", h.countPublish("socket", start, false, fail(CodeBadRequest, "publish expects {room, event, data, id?}"))
 	}
 	if len(a.Attachments) > 0 {
 		// Binary data: decode generically so that the attachments travel on.
 		var whole map[string]any
 		if err := a.Decode(0, &whole); err != nil {
-			return h.countPublish("socket", start, false, fail(CodeBadRequest, "publish expects {room, event, data, id?}"))
+			return req, "", h.countPublish("socket", start, false, fail(CodeBadRequest, "publish expects {room, event, data, id?}"))
 		}
 		req.Room, _ = whole["room"].(string)
 		req.Event, _ = whole["event"].(string)
@@ -514,7 +547,7 @@ func (h *Hub) publishFromSocket(s *switchboard.Socket, a switchboard.Args) answe
 		if id, ok := whole["id"].(string); ok {
 			req.ID = &id
 		} else if whole["id"] != nil {
-			return h.countPublish("socket", start, false, fail(CodeBadRequest, "id must be a string"))
+			return req, "", h.countPublish("socket", start, false, fail(CodeBadRequest, "id must be a string"))
 		}
 	} else {
 		var raw struct {
@@ -524,21 +557,21 @@ func (h *Hub) publishFromSocket(s *switchboard.Socket, a switchboard.Args) answe
 			ID    *string         `json:"id"`
 		}
 		if err := a.Decode(0, &raw); err != nil {
-			return h.countPublish("socket", start, false, fail(CodeBadRequest, "publish expects {room, event, data, id?}: %v", err))
+			return req, "", h.countPublish("socket", start, false, fail(CodeBadRequest, "publish expects {room, event, data, id?}: %v", err))
 		}
 		req = publishRequest{Room: raw.Room, Event: raw.Event, Data: rawOrNull(raw.Data), ID: raw.ID}
 	}
 	info := h.info(s)
 	if bad := h.checkRoom(req.Room); bad != nil {
-		return h.countPublish("socket", start, false, bad)
+		return req, "", h.countPublish("socket", start, false, bad)
 	}
 	if h.ns.Socket(req.Room) != nil {
-		return h.countPublish("socket", start, false, fail(CodeForbidden, "room %q is a connection's own room", req.Room))
+		return req, "", h.countPublish("socket", start, false, fail(CodeForbidden, "room %q is a connection's own room", req.Room))
 	}
 	if !info.canPublish(req.Room) {
-		return h.countPublish("socket", start, false, fail(CodeForbidden, "not allowed to publish to %q", req.Room))
+		return req, "", h.countPublish("socket", start, false, fail(CodeForbidden, "not allowed to publish to %q", req.Room))
 	}
-	return h.countPublish("socket", start, h.IsDurable(req.Room), h.doPublish(s, info.Identity, req))
+	return req, info.Identity, nil
 }
 
 // doPublish publishes a checked request (room and permission already

@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/switchboard-io/switchboard"
+	"github.com/switchboard-io/switchboard/bolt"
 	"github.com/switchboard-io/switchboard/client"
 )
 
@@ -300,5 +302,72 @@ func TestHTTPAPIClosedWithoutKeyOutsideDevMode(t *testing.T) {
 	dev := startHub(t, Config{})
 	if code, body := httpPublish(t, dev.url, "", map[string]any{"room": "r", "event": "e"}); code != 200 {
 		t.Fatalf("development mode without key: %d %v, want open", code, body)
+	}
+}
+
+// A publisher with many durable publishes in flight (no id) gets them
+// pipelined into shared commits: every answer comes, offsets follow the
+// order it emitted them, and the subscriber receives them in that order.
+func TestDurablePublishesPipelined(t *testing.T) {
+	t.Run("memory", func(t *testing.T) { testDurablePublishesPipelined(t, jwtConfig()) })
+	t.Run("bolt", func(t *testing.T) {
+		cfg := jwtConfig()
+		store, err := bolt.Open(filepath.Join(t.TempDir(), "hub.db"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Server.Store = store
+		testDurablePublishesPipelined(t, cfg)
+	})
+}
+
+func testDurablePublishesPipelined(t *testing.T, cfg Config) {
+	h := startHub(t, cfg)
+	all := []string{"durable-*"}
+	sub := dial(t, h.url, userToken(t, "sub", all, nil))
+	pub := dial(t, h.url, userToken(t, "pub", all, all))
+	rs := record(sub)
+	sub.On("m", func(_ client.Args, ack client.AckFunc) { ack() })
+	mustOK(t, call(t, sub, "join", "durable-p", map[string]any{"durable": true}))
+
+	const n = 200
+	type answerOf struct {
+		i   int
+		ans map[string]any
+		err error
+	}
+	answers := make(chan answerOf, n)
+	for i := range n {
+		err := pub.EmitWithAckFunc("publish", func(res client.Args, err error) {
+			var a map[string]any
+			if err == nil {
+				err = res.Decode(0, &a)
+			}
+			answers <- answerOf{i, a, err}
+		}, map[string]any{"room": "durable-p", "event": "m", "data": i})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range n {
+		select {
+		case a := <-answers:
+			if a.err != nil || a.ans["ok"] != true || a.ans["offset"] != float64(a.i+1) {
+				t.Fatalf("publish %d answered %v, %v; want ok with offset %d", a.i, a.ans, a.err, a.i+1)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("not every pipelined publish was answered")
+		}
+	}
+	_, last := rs.waitFor(t, 0, "the last delivery", func(e event) bool { return e.name == "m" && e.arg(1)["offset"] == float64(n) })
+	got := rs.named("m", last+1)
+	if len(got) != n {
+		t.Fatalf("subscriber got %d deliveries, want %d", len(got), n)
+	}
+	for i, e := range got {
+		var v int
+		if err := e.args.Decode(0, &v); err != nil || v != i || e.arg(1)["offset"] != float64(i+1) {
+			t.Fatalf("delivery %d: %s, want data %d at offset %d", i, e.args, i, i+1)
+		}
 	}
 }
