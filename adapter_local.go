@@ -18,8 +18,8 @@ type LocalAdapter struct {
 	ns *Namespace
 
 	mu    sync.RWMutex
-	rooms map[string]map[string]*Socket // room → members
-	joins map[string][]string           // socket → rooms in join order
+	rooms map[string]*roomMembers // room → members
+	joins map[string][]string     // socket → rooms in join order
 
 	recovery *recoveryLog // nil unless connection-state recovery is on
 }
@@ -35,7 +35,7 @@ func NewLocalAdapter(ns *Namespace) Adapter { return NewLocal(ns) }
 func NewLocal(ns *Namespace) *LocalAdapter {
 	a := &LocalAdapter{
 		ns:    ns,
-		rooms: make(map[string]map[string]*Socket),
+		rooms: make(map[string]*roomMembers),
 		joins: make(map[string][]string),
 	}
 	if r := ns.srv.opts.ConnectionStateRecovery; r != nil {
@@ -55,12 +55,12 @@ func (a *LocalAdapter) AddAll(id string, rooms []string) {
 	for _, room := range rooms {
 		members := a.rooms[room]
 		if members == nil {
-			members = make(map[string]*Socket)
+			members = &roomMembers{}
 			a.rooms[room] = members
 			events = append(events, RoomEvent{Kind: CreateRoom, Room: room})
 		}
-		if _, ok := members[id]; !ok {
-			members[id] = s
+		if members.get(id) == nil {
+			members.add(id, s)
 			a.joins[id] = append(a.joins[id], room)
 			events = append(events, RoomEvent{Kind: JoinRoom, Room: room, SocketID: id})
 		}
@@ -86,12 +86,12 @@ func (a *LocalAdapter) Del(id, room string) {
 
 func (a *LocalAdapter) delLocked(id, room string, events []RoomEvent) []RoomEvent {
 	members := a.rooms[room]
-	if _, ok := members[id]; !ok {
+	if members.get(id) == nil {
 		return events
 	}
-	delete(members, id)
+	members.remove(id)
 	events = append(events, RoomEvent{Kind: LeaveRoom, Room: room, SocketID: id})
-	if len(members) == 0 {
+	if members.len() == 0 {
 		delete(a.rooms, room)
 		events = append(events, RoomEvent{Kind: DeleteRoom, Room: room})
 	}
@@ -153,9 +153,7 @@ func (a *LocalAdapter) selectSockets(opts BroadcastOptions) []*Socket {
 	if len(opts.Except) > 0 {
 		excluded = make(map[string]struct{})
 		for _, r := range opts.Except {
-			for id := range a.rooms[r] {
-				excluded[id] = struct{}{}
-			}
+			a.rooms[r].each(func(id string, _ *Socket) { excluded[id] = struct{}{} })
 		}
 	}
 	var out []*Socket
@@ -167,31 +165,31 @@ func (a *LocalAdapter) selectSockets(opts BroadcastOptions) []*Socket {
 				continue
 			}
 			// Every connected socket is in its own room.
-			if s := a.rooms[id][id]; s != nil {
+			if s := a.rooms[id].get(id); s != nil {
 				out = append(out, s)
 			}
 		}
 	case len(opts.Rooms) == 1:
 		members := a.rooms[opts.Rooms[0]]
-		out = make([]*Socket, 0, len(members))
-		for id, s := range members {
+		out = make([]*Socket, 0, members.len())
+		members.each(func(id string, s *Socket) {
 			if _, x := excluded[id]; !x {
 				out = append(out, s)
 			}
-		}
+		})
 	default:
 		seen := make(map[string]struct{})
 		for _, r := range opts.Rooms {
-			for id, s := range a.rooms[r] {
+			a.rooms[r].each(func(id string, s *Socket) {
 				if _, x := excluded[id]; x {
-					continue
+					return
 				}
 				if _, dup := seen[id]; dup {
-					continue
+					return
 				}
 				seen[id] = struct{}{}
 				out = append(out, s)
-			}
+			})
 		}
 	}
 	return out
@@ -318,3 +316,70 @@ func (a *LocalAdapter) RestoreSession(_ context.Context, pid, offset string) (*S
 
 // Close implements Adapter.
 func (a *LocalAdapter) Close() error { return nil }
+
+// roomMembers is a room's local members. Most rooms have one (every
+// socket's own room), kept without a map: a map costs an idle connection
+// about 250 bytes. A nil *roomMembers is an empty room.
+type roomMembers struct {
+	id   string  // the only member's id, when many is nil
+	one  *Socket // the only member, when many is nil
+	many map[string]*Socket
+}
+
+func (m *roomMembers) get(id string) *Socket {
+	switch {
+	case m == nil:
+		return nil
+	case m.many != nil:
+		return m.many[id]
+	case m.one != nil && m.id == id:
+		return m.one
+	}
+	return nil
+}
+
+func (m *roomMembers) add(id string, s *Socket) {
+	switch {
+	case m.many != nil:
+		m.many[id] = s
+	case m.one == nil:
+		m.id, m.one = id, s
+	default:
+		m.many = map[string]*Socket{m.id: m.one, id: s}
+		m.id, m.one = "", nil
+	}
+}
+
+func (m *roomMembers) remove(id string) {
+	switch {
+	case m.many != nil:
+		delete(m.many, id)
+	case m.id == id:
+		m.id, m.one = "", nil
+	}
+}
+
+func (m *roomMembers) len() int {
+	switch {
+	case m == nil:
+		return 0
+	case m.many != nil:
+		return len(m.many)
+	case m.one != nil:
+		return 1
+	}
+	return 0
+}
+
+// each calls fn for every member, in no particular order.
+func (m *roomMembers) each(fn func(id string, s *Socket)) {
+	switch {
+	case m == nil:
+	case m.many != nil:
+		for id, s := range m.many {
+			fn(id, s)
+		}
+	case m.one != nil:
+		fn(m.id, m.one)
+	}
+}
