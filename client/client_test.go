@@ -323,3 +323,27 @@ func BenchmarkClientReceive(b *testing.B) {
 	s.Emit("go", b.N)
 	<-done
 }
+
+// Without reconnection, a Connect made as soon as the socket knows its
+// transport closed opens a new session (it used to be left to the run loop
+// that was ending, and nothing happened).
+func TestConnectRightAfterTransportClose(t *testing.T) {
+	url, sessions := fakeServer(t, 25000, 20000, drain)
+	s := dial(t, url, Options{Transports: []string{"websocket"}, DisableReconnection: true})
+	cs := connects(s)
+	for i := range 20 {
+		s.Manager().Engine().CloseTransport()
+		deadline := time.Now().Add(waitTimeout)
+		for s.Connected() {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: still connected after the transport closed", i)
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+		s.Connect()
+		recv(t, cs, fmt.Sprintf("reconnection %d", i))
+	}
+	if n := sessions.Load(); n != 21 {
+		t.Fatalf("%d sessions, want 21", n)
+	}
+}

@@ -229,13 +229,19 @@ func (m *Manager) run(ctx context.Context) {
 		}
 		all := m.allLocked()
 		m.mu.Unlock()
+		if m.opts.DisableReconnection {
+			// Give up before the sockets learn of the close, so that a
+			// Connect made once they have starts a new run loop instead
+			// of being left to this one, which is ending.
+			m.giveUp(ctx)
+		}
 		for _, s := range all {
 			s.onEngineClose(e, reason)
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || m.opts.DisableReconnection {
 			return
 		}
-		if m.opts.DisableReconnection || !m.sleep(ctx, &attempt) {
+		if !m.sleep(ctx, &attempt) {
 			m.giveUp(ctx)
 			return
 		}

@@ -179,6 +179,20 @@ func dial(t *testing.T, name, url string, watch ...string) *peer {
 	return p
 }
 
+// dropTransport closes the client's transport and waits until the socket
+// knows it is disconnected, so that a Connect afterwards reconnects.
+func (p *peer) dropTransport(t *testing.T) {
+	t.Helper()
+	p.sock.Manager().Engine().CloseTransport()
+	deadline := time.Now().Add(waitLimit)
+	for p.sock.Connected() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still connected %v after its transport closed", p.name, waitLimit)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func (p *peer) mustAck(t *testing.T, event string, args ...any) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)

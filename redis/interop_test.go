@@ -365,7 +365,7 @@ func TestNodeInteropRecovery(t *testing.T) {
 			}
 			p.waitEvent(t, "m", "live-1")
 
-			p.sock.Manager().Engine().CloseTransport()
+			p.dropTransport(t)
 			waitSession(t, c, opts)
 			if err := g.srv.To("room").Emit("m", "missed-1"); err != nil {
 				t.Fatal(err)

@@ -121,7 +121,7 @@ func TestShardedRecovery(t *testing.T) {
 	}
 	p.waitEvent(t, "m", "live-1")
 
-	p.sock.Manager().Engine().CloseTransport()
+	p.dropTransport(t)
 	waitSession(t, c, opts)
 	for _, step := range []func() error{
 		func() error { return g1.srv.To("room").Emit("m", "missed-1") },
