@@ -16,36 +16,25 @@ func validJSON(b []byte) bool {
 			return false
 		}
 		switch c := b[i]; {
-		case c == '{':
+		case c == '{' || c == '[':
 			if len(stack) == maxNesting {
 				return false
 			}
-			stack = append(stack, '{')
+			closer := byte(']')
+			if c == '{' {
+				closer = '}'
+			}
+			stack = append(stack, c)
 			i = skipWS(b, i+1)
-			if i < len(b) && b[i] == '}' {
+			if i < len(b) && b[i] == closer {
 				i++
 				stack = stack[:len(stack)-1]
 				break
 			}
-			// A key, a colon, then the member's value.
-			if i = scanStringAt(b, i); i < 0 {
-				return false
-			}
-			if i = skipWS(b, i); i >= len(b) || b[i] != ':' {
-				return false
-			}
-			i = skipWS(b, i+1)
-			continue
-		case c == '[':
-			if len(stack) == maxNesting {
-				return false
-			}
-			stack = append(stack, '[')
-			i = skipWS(b, i+1)
-			if i < len(b) && b[i] == ']' {
-				i++
-				stack = stack[:len(stack)-1]
-				break
+			if c == '{' {
+				if i = scanKey(b, i); i < 0 {
+					return false
+				}
 			}
 			continue
 		case c == '"':
@@ -88,13 +77,9 @@ func validJSON(b []byte) bool {
 			if b[i] == ',' {
 				i = skipWS(b, i+1)
 				if top == '{' {
-					if i = scanStringAt(b, i); i < 0 {
+					if i = scanKey(b, i); i < 0 {
 						return false
 					}
-					if i = skipWS(b, i); i >= len(b) || b[i] != ':' {
-						return false
-					}
-					i = skipWS(b, i+1)
 				}
 				break // the next value
 			}
@@ -105,6 +90,18 @@ func validJSON(b []byte) bool {
 			stack = stack[:len(stack)-1]
 		}
 	}
+}
+
+// scanKey returns the index of the member value after the key and colon
+// starting at b[i], or -1.
+func scanKey(b []byte, i int) int {
+	if i = scanStringAt(b, i); i < 0 {
+		return -1
+	}
+	if i = skipWS(b, i); i >= len(b) || b[i] != ':' {
+		return -1
+	}
+	return skipWS(b, i+1)
 }
 
 // maxNesting is encoding/json's limit on nested arrays and objects.
