@@ -172,7 +172,8 @@ func (ns *Namespace) publishAsync(ctx context.Context, room, event string, args 
 // deliverPublished sends a stored event's plain copy to the room's live
 // members and wakes its durable subscribers' pumps.
 func (ns *Namespace) deliverPublished(room string, offset uint64, data []byte, atts [][]byte, from, exceptSID string) error {
-	meta, _ := json.Marshal(DeliveryMeta{Room: room, Offset: offset, From: from})
+	roomJSON, _ := json.Marshal(room)
+	meta := appendDeliveryMeta(nil, roomJSON, offset, from)
 	p := &parser.Packet{Type: parser.Event, Namespace: ns.name, Data: appendRaw(data, meta), Attachments: atts}
 	except := []string{durableMarker(room)}
 	if exceptSID != "" {
@@ -424,11 +425,11 @@ type durablePump struct {
 	dirty    bool                // position not yet saved
 	savedAt  time.Time           // last save of the position
 
-	metaPrefix []byte // `{"room":<room>,"offset":`, made by the pump's goroutine
-	running    bool
-	again      bool
-	closed     bool
-	timer      *time.Timer
+	roomJSON []byte // the room as a JSON string, made by the pump's goroutine
+	running  bool
+	again    bool
+	closed   bool
+	timer    *time.Timer
 }
 
 func (p *durablePump) kick() {
@@ -669,7 +670,10 @@ func (p *durablePump) deliver(ev StoredEvent) bool {
 		p.onAck(offset)
 		return true
 	}
-	meta := p.appendMeta(make([]byte, 0, 64), offset, rec.from)
+	if p.roomJSON == nil {
+		p.roomJSON, _ = json.Marshal(p.room)
+	}
+	meta := appendDeliveryMeta(make([]byte, 0, 64), p.roomJSON, offset, rec.from)
 	id := p.hub.ns.nextAckID()
 	if !p.s.addAck(id, func(_ Args, err error) {
 		if err == nil {
@@ -689,15 +693,11 @@ func (p *durablePump) deliver(ev StoredEvent) bool {
 	return p.s.client.send(pkt) == nil
 }
 
-// appendMeta appends the DeliveryMeta of offset as JSON, without
-// encoding/json's reflection on every delivery of a replay: the room part
-// is encoded once per pump.
-func (p *durablePump) appendMeta(dst []byte, offset uint64, from string) []byte {
-	if p.metaPrefix == nil {
-		room, _ := json.Marshal(p.room)
-		p.metaPrefix = append(append([]byte(`{"room":`), room...), `,"offset":`...)
-	}
-	dst = append(dst, p.metaPrefix...)
+// appendDeliveryMeta appends DeliveryMeta{room, offset, from} as JSON, with
+// room already a JSON string: no encoding/json reflection per delivery (a
+// pump encodes its room once for a whole replay).
+func appendDeliveryMeta(dst, roomJSON []byte, offset uint64, from string) []byte {
+	dst = append(append(append(dst, `{"room":`...), roomJSON...), `,"offset":`...)
 	dst = strconv.AppendUint(dst, offset, 10)
 	if from != "" {
 		f, _ := json.Marshal(from)
