@@ -477,15 +477,22 @@ func (b *batchConn) Close() error {
 	return b.Conn.Close()
 }
 
+// syscallConn returns the connection's raw descriptor access; false for a
+// connection without one (TLS served by Go).
+func (b *batchConn) syscallConn() (syscall.RawConn, bool) {
+	sc, ok := b.Conn.(syscall.Conn)
+	if !ok {
+		return nil, false
+	}
+	rc, err := sc.SyscallConn()
+	return rc, err == nil
+}
+
 // fd returns the socket's file descriptor, for the poller; valid until
 // Close.
 func (b *batchConn) fd() (int, bool) {
-	sc, ok := b.Conn.(syscall.Conn)
+	rc, ok := b.syscallConn()
 	if !ok {
-		return -1, false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
 		return -1, false
 	}
 	fd := -1
@@ -555,15 +562,11 @@ func (b *batchConn) directOK(msgs []Message, deflate *DeflateOptions) bool {
 	}
 	if b.rawState == rawUnknown {
 		b.rawState = rawNone
-		if sc, ok := b.Conn.(syscall.Conn); ok {
-			if rc, err := sc.SyscallConn(); err == nil {
-				b.rc = rc
-				b.rawState = rawYes
-			}
-		}
-		if b.rawState == rawNone {
+		rc, ok := b.syscallConn()
+		if !ok {
 			return false
 		}
+		b.rc, b.rawState = rc, rawYes
 	}
 	if deflate != nil {
 		for _, m := range msgs {
