@@ -1,10 +1,7 @@
 package engineio
 
 import (
-	"crypto/tls"
 	"errors"
-	"net/http"
-	"net/url"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -109,43 +106,6 @@ type Conn struct {
 
 // ID returns the session id.
 func (c *Conn) ID() string { return c.id }
-
-// handshakeInfo is what a session keeps of its handshake request: not the
-// whole *http.Request and its context, which cost every idle connection
-// about a kilobyte.
-type handshakeInfo struct {
-	method     string
-	url        *url.URL
-	proto      string
-	header     http.Header
-	host       string
-	remoteAddr string
-	requestURI string
-	tls        *tls.ConnectionState
-}
-
-// Request returns the handshake request as far as a session keeps it:
-// Method, URL (with the query), Proto, Header, Host, RemoteAddr, RequestURI
-// and TLS. Every call returns a new *http.Request sharing those values (do
-// not modify them); its context is context.Background() and it has no
-// body.
-func (c *Conn) Request() *http.Request {
-	r := &c.req
-	major, minor, _ := http.ParseHTTPVersion(r.proto)
-	return &http.Request{
-		Method:     r.method,
-		URL:        r.url,
-		Proto:      r.proto,
-		ProtoMajor: major,
-		ProtoMinor: minor,
-		Header:     r.header,
-		Body:       http.NoBody,
-		Host:       r.host,
-		RemoteAddr: r.remoteAddr,
-		RequestURI: r.requestURI,
-		TLS:        r.tls,
-	}
-}
 
 // Transport returns the current transport: "polling" or "websocket".
 func (c *Conn) Transport() string {

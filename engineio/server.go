@@ -433,12 +433,9 @@ func (s *Server) remove(c *Conn) {
 // its heartbeat running. The caller holds a reservation.
 func (s *Server) newConn(r *http.Request, transport string, ws *wsTransport) *Conn {
 	c := &Conn{
-		srv: s,
-		id:  newSID(),
-		req: handshakeInfo{
-			method: r.Method, url: r.URL, proto: r.Proto, header: r.Header, host: r.Host,
-			remoteAddr: r.RemoteAddr, requestURI: r.RequestURI, tls: r.TLS,
-		},
+		srv:       s,
+		id:        newSID(),
+		req:       newHandshakeInfo(r),
 		transport: transport,
 		ready:     make(chan struct{}),
 		ws:        ws,

@@ -1,0 +1,114 @@
+package engineio
+
+import (
+	"crypto/tls"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strings"
+)
+
+// handshakeInfo is what a session keeps of its handshake request: not the
+// whole *http.Request and its context (about a kilobyte), nor the parsed
+// URL and header map (~800 bytes), which Request makes again on each call.
+// An idle connection keeps the strings only.
+type handshakeInfo struct {
+	method     string
+	proto      string
+	requestURI string
+	host       string
+	remoteAddr string
+	header     string // packHeader's form
+	tls        *tls.ConnectionState
+}
+
+func newHandshakeInfo(r *http.Request) handshakeInfo {
+	return handshakeInfo{
+		method: r.Method, proto: r.Proto, requestURI: r.RequestURI, host: r.Host,
+		remoteAddr: r.RemoteAddr, header: packHeader(r.Header), tls: r.TLS,
+	}
+}
+
+// packHeader writes h as one string, a "Key:value\n" line per value, in
+// one allocation. A key holds no ':' and a value no '\n' (net/http rejects
+// both), so the lines split back unambiguously.
+func packHeader(h http.Header) string {
+	n := 0
+	for k, vs := range h {
+		n += len(vs) * (len(k) + 2)
+		for _, v := range vs {
+			n += len(v)
+		}
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for k, vs := range h {
+		for _, v := range vs {
+			b.WriteString(k)
+			b.WriteByte(':')
+			b.WriteString(v)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
+
+// unpackHeader is packHeader's inverse; the values share packed's memory.
+func unpackHeader(packed string) http.Header {
+	h := make(http.Header, strings.Count(packed, "\n"))
+	for line := range strings.SplitSeq(packed, "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			h[k] = append(h[k], v)
+		}
+	}
+	return h
+}
+
+// headerValue returns the first value of key in packed, like
+// http.Header.Get, without making the map.
+func headerValue(packed, key string) string {
+	key = textproto.CanonicalMIMEHeaderKey(key)
+	for line := range strings.SplitSeq(packed, "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+// Request returns the handshake request as far as a session keeps it:
+// Method, URL (with the query), Proto, Header, Host, RemoteAddr, RequestURI
+// and TLS. Every call returns a new *http.Request with its own URL and
+// Header; its context is context.Background() and it has no body.
+func (c *Conn) Request() *http.Request {
+	r := &c.req
+	major, minor, _ := http.ParseHTTPVersion(r.proto)
+	u, err := url.ParseRequestURI(r.requestURI)
+	if err != nil {
+		// net/http parsed the same string before it called us.
+		u = &url.URL{Path: r.requestURI}
+	}
+	return &http.Request{
+		Method:     r.method,
+		URL:        u,
+		Proto:      r.proto,
+		ProtoMajor: major,
+		ProtoMinor: minor,
+		Header:     unpackHeader(r.header),
+		Body:       http.NoBody,
+		Host:       r.host,
+		RemoteAddr: r.remoteAddr,
+		RequestURI: r.requestURI,
+		TLS:        r.tls,
+	}
+}
+
+// Header returns the first value of a handshake request header, without
+// the cost of Request.
+func (c *Conn) Header(key string) string { return headerValue(c.req.header, key) }
+
+// RemoteAddr returns the handshake request's RemoteAddr ("ip:port").
+func (c *Conn) RemoteAddr() string { return c.req.remoteAddr }
+
+// TLS returns the handshake request's TLS state; nil over plain HTTP.
+func (c *Conn) TLS() *tls.ConnectionState { return c.req.tls }
