@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -21,8 +22,8 @@ type client struct {
 	queue serialQueue
 
 	mu           sync.Mutex
-	sockets      map[string]*Socket // connected, by namespace
-	connecting   map[string]bool    // nil when empty
+	sockets      []*Socket       // connected, one per namespace (a slice: most clients use one namespace, and a map costs an idle connection ~250 bytes)
+	connecting   map[string]bool // nil when empty
 	closed       bool
 	closing      bool        // disconnectAll ran
 	connectTimer *time.Timer // nil once a namespace connected
@@ -30,10 +31,9 @@ type client struct {
 
 func newClient(srv *Server, conn *engineio.Conn) *client {
 	c := &client{
-		srv:     srv,
-		conn:    conn,
-		dec:     parser.NewDecoder(&parser.DecoderOptions{MaxAttachments: srv.opts.MaxAttachments}),
-		sockets: make(map[string]*Socket),
+		srv:  srv,
+		conn: conn,
+		dec:  parser.NewDecoder(&parser.DecoderOptions{MaxAttachments: srv.opts.MaxAttachments}),
 	}
 	c.queue.wg = &srv.work
 	c.queue.onPanic = c.onHandlerPanic
@@ -88,7 +88,7 @@ func (c *client) handlePacket(p *parser.Packet) {
 		c.mu.Unlock()
 		return
 	}
-	s := c.sockets[p.Namespace]
+	s := c.socketLocked(p.Namespace)
 	pending := c.connecting[p.Namespace]
 	if p.Type == parser.Connect && s == nil && !pending {
 		if c.connecting == nil {
@@ -156,7 +156,7 @@ func (c *client) connect(name string, auth json.RawMessage) {
 		c.mu.Unlock()
 		return
 	}
-	c.sockets[name] = s
+	c.sockets = append(c.sockets, s)
 	c.stopConnectTimerLocked()
 	c.mu.Unlock()
 	var rooms []string
@@ -168,10 +168,23 @@ func (c *client) connect(name string, auth json.RawMessage) {
 
 func (c *client) removeSocket(s *Socket) {
 	c.mu.Lock()
-	if c.sockets[s.nsp.name] == s {
-		delete(c.sockets, s.nsp.name)
+	for i, o := range c.sockets {
+		if o == s {
+			c.sockets = slices.Delete(c.sockets, i, i+1) // zeroes the freed slot
+			break
+		}
 	}
 	c.mu.Unlock()
+}
+
+// socketLocked returns the socket connected to the namespace, or nil.
+func (c *client) socketLocked(namespace string) *Socket {
+	for _, s := range c.sockets {
+		if s.nsp.name == namespace {
+			return s
+		}
+	}
+	return nil
 }
 
 // stopConnectTimerLocked stops the connect timeout and lets the timer go:

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,17 +38,17 @@ type Handshake struct {
 // Socket is one client connected to one namespace. Its methods are safe for
 // concurrent use.
 type Socket struct {
-	id        string
-	pid       string // private id for connection-state recovery; "" when off
-	recovered bool
-	identity  string // stable subscriber identity; "" if none
-	nsp       *Namespace
-	client    *client
-	handshake Handshake
-	hsURL     *url.URL // of the handshake request, for Handshake's Query and URL
+	id          string
+	pid         string // private id for connection-state recovery; "" when off
+	recovered   bool
+	identity    string // stable subscriber identity; "" if none
+	nsp         *Namespace
+	client      *client
+	auth        json.RawMessage // the CONNECT payload; nil if none
+	connectedAt int64           // Unix nanoseconds of the namespace connection, for Handshake.Time
 
 	mu          sync.Mutex
-	handlers    map[string]*callback.Func
+	handlers    []eventHandler // a slice, searched in order: sockets have few handlers, and a map costs ~250 bytes per socket
 	anyHandlers []func(event string, args []json.RawMessage)
 	onDisc      []func(reason string) // "disconnect"
 	onDiscing   []func(reason string) // "disconnecting"
@@ -59,30 +60,15 @@ type Socket struct {
 }
 
 func newSocket(ns *Namespace, c *client, auth json.RawMessage) *Socket {
-	r := c.conn.Request()
-	addr := r.RemoteAddr
-	if host, _, err := net.SplitHostPort(addr); err == nil {
-		addr = host
-	}
 	if len(auth) == 0 || string(auth) == "null" {
 		auth = nil
 	}
 	return &Socket{
-		id:     newID(),
-		nsp:    ns,
-		client: c,
-		// Query and URL are filled in by Handshake, from hsURL: an idle
-		// connection does not keep a parsed copy of its query.
-		handshake: Handshake{
-			Headers: r.Header,
-			Auth:    auth,
-			Address: addr,
-			Time:    time.Now(),
-			Secure:  r.TLS != nil,
-			XDomain: r.Header.Get("Origin") != "",
-		},
-		hsURL:    r.URL,
-		handlers: make(map[string]*callback.Func),
+		id:          newID(),
+		nsp:         ns,
+		client:      c,
+		auth:        auth,
+		connectedAt: time.Now().UnixNano(),
 	}
 }
 
@@ -106,15 +92,25 @@ func (s *Socket) Recovered() bool { return s.recovered }
 // Namespace returns the namespace the socket is connected to.
 func (s *Socket) Namespace() *Namespace { return s.nsp }
 
-// Handshake returns the details of the client's connection. Query and URL
-// are made from the handshake request on each call.
+// Handshake returns the details of the client's connection. Headers, Query
+// and URL are made from the handshake request on each call: an idle
+// connection keeps no parsed copy of them.
 func (s *Socket) Handshake() Handshake {
-	h := s.handshake
-	if s.hsURL != nil {
-		h.Query = s.hsURL.Query()
-		h.URL = s.hsURL.RequestURI()
+	r := s.client.conn.Request()
+	addr := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		addr = host
 	}
-	return h
+	return Handshake{
+		Headers: r.Header,
+		Query:   r.URL.Query(),
+		Auth:    s.auth,
+		Address: addr,
+		Time:    time.Unix(0, s.connectedAt),
+		URL:     r.RequestURI,
+		Secure:  r.TLS != nil,
+		XDomain: r.Header.Get("Origin") != "",
+	}
 }
 
 // Transport returns the current Engine.IO transport: "polling" or "websocket".
@@ -174,15 +170,36 @@ func (s *Socket) On(event string, fn any) {
 		panic("switchboard: " + err.Error())
 	}
 	s.mu.Lock()
-	s.handlers[event] = cb
+	if i := s.handlerIndexLocked(event); i >= 0 {
+		s.handlers[i].fn = cb
+	} else {
+		s.handlers = append(s.handlers, eventHandler{event, cb})
+	}
 	s.mu.Unlock()
 }
 
 // Off removes the handler of an event.
 func (s *Socket) Off(event string) {
 	s.mu.Lock()
-	delete(s.handlers, event)
+	if i := s.handlerIndexLocked(event); i >= 0 {
+		s.handlers = slices.Delete(s.handlers, i, i+1)
+	}
 	s.mu.Unlock()
+}
+
+// eventHandler is one event's handler on a socket.
+type eventHandler struct {
+	event string
+	fn    *callback.Func
+}
+
+func (s *Socket) handlerIndexLocked(event string) int {
+	for i := range s.handlers {
+		if s.handlers[i].event == event {
+			return i
+		}
+	}
+	return -1
 }
 
 // OnAny registers a handler called for every incoming event, before the
@@ -416,7 +433,10 @@ func (s *Socket) onEvent(p *parser.Packet) {
 		s.mu.Unlock()
 		return
 	}
-	h := s.handlers[name]
+	var h *callback.Func
+	if i := s.handlerIndexLocked(name); i >= 0 {
+		h = s.handlers[i].fn
+	}
 	anys := s.anyHandlers
 	s.mu.Unlock()
 	if incomingReserved(name) {
