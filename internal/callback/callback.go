@@ -93,11 +93,11 @@ var (
 )
 
 // Func is a validated handler. It is immutable and safe for concurrent use.
+// It holds the handler and its shared signature only (24 bytes): a server
+// keeps one per handler per socket.
 type Func struct {
-	fn reflect.Value
+	fn any
 	*signature
-	// fast paths avoid reflection for the most common handler shapes.
-	fast func(args []json.RawMessage, attachments [][]byte, ack AckFunc) error
 }
 
 // signature is what New learns from a handler's type, shared by every
@@ -127,38 +127,17 @@ func New(fn any) (*Func, error) {
 	if v := reflect.ValueOf(fn); !v.IsValid() || v.Kind() != reflect.Func || v.IsNil() {
 		return nil, fmt.Errorf("callback: handler must be a non-nil func, got %T", fn)
 	}
-	switch f := fn.(type) {
-	case func():
-		return &Func{signature: plainSig, fast: func([]json.RawMessage, [][]byte, AckFunc) error { f(); return nil }}, nil
-	case func(...any):
-		return &Func{signature: plainSig, fast: func(args []json.RawMessage, att [][]byte, _ AckFunc) error {
-			vals, err := DecodeAll(args, att)
-			if err != nil {
-				return err
-			}
-			f(vals...)
-			return nil
-		}}, nil
-	case func(Args):
-		return &Func{signature: plainSig, fast: func(args []json.RawMessage, att [][]byte, _ AckFunc) error {
-			f(Args{Raw: args, Attachments: att})
-			return nil
-		}}, nil
+	switch fn.(type) {
+	case func(), func(...any), func(Args):
+		return &Func{fn: fn, signature: plainSig}, nil
 	case func(Args, AckFunc):
-		return &Func{signature: wantsAckSig, fast: func(args []json.RawMessage, att [][]byte, ack AckFunc) error {
-			if ack == nil {
-				ack = func(...any) {}
-			}
-			f(Args{Raw: args, Attachments: att}, ack)
-			return nil
-		}}, nil
+		return &Func{fn: fn, signature: wantsAckSig}, nil
 	}
-	v := reflect.ValueOf(fn)
-	sig := signatureOf(v.Type())
+	sig := signatureOf(reflect.TypeOf(fn))
 	if sig.err != nil {
 		return nil, sig.err
 	}
-	return &Func{fn: v, signature: sig}, nil
+	return &Func{fn: fn, signature: sig}, nil
 }
 
 // signatureOf analyses a handler type once.
@@ -203,8 +182,27 @@ func (c *Func) WantsAck() bool { return c.wantsAck }
 // variadic. ack may be nil when the sender asked for no acknowledgement; the
 // handler then gets a no-op.
 func (c *Func) Call(args []json.RawMessage, attachments [][]byte, ack AckFunc) error {
-	if c.fast != nil {
-		return c.fast(args, attachments, ack)
+	// The most common handler shapes without reflection.
+	switch f := c.fn.(type) {
+	case func():
+		f()
+		return nil
+	case func(...any):
+		vals, err := DecodeAll(args, attachments)
+		if err != nil {
+			return err
+		}
+		f(vals...)
+		return nil
+	case func(Args):
+		f(Args{Raw: args, Attachments: attachments})
+		return nil
+	case func(Args, AckFunc):
+		if ack == nil {
+			ack = func(...any) {}
+		}
+		f(Args{Raw: args, Attachments: attachments}, ack)
+		return nil
 	}
 	in := make([]reflect.Value, 0, len(c.params)+2)
 	for i, pt := range c.params {
@@ -231,7 +229,7 @@ func (c *Func) Call(args []json.RawMessage, attachments [][]byte, ack AckFunc) e
 		}
 		in = append(in, reflect.ValueOf(ack))
 	}
-	out := c.fn.Call(in)
+	out := reflect.ValueOf(c.fn).Call(in)
 	for _, o := range out {
 		if o.Type().Implements(errorType) && !o.IsNil() {
 			return o.Interface().(error)
