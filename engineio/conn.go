@@ -68,7 +68,7 @@ type Conn struct {
 	srv   *Server
 	id    string
 	req   handshakeInfo
-	ready chan struct{} // closed when onConnection returned
+	ready sync.WaitGroup // done when onConnection returned (a WaitGroup: 16 bytes, a channel ~100)
 
 	// recvMu is held while onMessage and the start of onClose run, so that
 	// they never run concurrently; done (guarded by recvMu) stops delivery.
@@ -309,7 +309,7 @@ func (c *Conn) finishLocked() {
 	// The session's WaitGroup count, taken in newConn, is released here.
 	go func() {
 		defer c.srv.wg.Done()
-		<-c.ready // onConnection has returned: the handlers are set
+		c.ready.Wait() // onConnection has returned: the handlers are set
 		c.recvMu.Lock()
 		c.done = true
 		c.recvMu.Unlock()

@@ -12,8 +12,7 @@ import (
 // whole *http.Request and its context (about a kilobyte), nor the parsed
 // URL and header map (~800 bytes), which Request makes again on each call.
 // An idle connection keeps the strings only.
-type handshakeInfo struct {
-	method     string
+type handshakeInfo struct { // no method: a handshake is always a GET
 	proto      string
 	requestURI string
 	host       string
@@ -24,7 +23,7 @@ type handshakeInfo struct {
 
 func newHandshakeInfo(r *http.Request) handshakeInfo {
 	return handshakeInfo{
-		method: r.Method, proto: r.Proto, requestURI: r.RequestURI, host: r.Host,
+		proto: r.Proto, requestURI: r.RequestURI, host: r.Host,
 		remoteAddr: r.RemoteAddr, header: packHeader(r.Header), tls: r.TLS,
 	}
 }
@@ -89,7 +88,7 @@ func (c *Conn) Request() *http.Request {
 		u = &url.URL{Path: r.requestURI}
 	}
 	return &http.Request{
-		Method:     r.method,
+		Method:     http.MethodGet,
 		URL:        u,
 		Proto:      r.proto,
 		ProtoMajor: major,

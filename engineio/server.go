@@ -437,9 +437,9 @@ func (s *Server) newConn(r *http.Request, transport string, ws *wsTransport) *Co
 		id:        newSID(),
 		req:       newHandshakeInfo(r),
 		transport: transport,
-		ready:     make(chan struct{}),
 		ws:        ws,
 	}
+	c.ready.Add(1)
 	if transport == transportPolling {
 		c.wake = make(chan struct{}, 1) // nil for a websocket-only session: nothing waits on it
 	}
@@ -472,7 +472,7 @@ func (s *Server) newConn(r *http.Request, transport string, ws *wsTransport) *Co
 // A session created while Close ran is closed once onConnection returned.
 func (s *Server) connected(c *Conn) (ok bool) {
 	defer func() {
-		close(c.ready)
+		c.ready.Done()
 		s.mu.Lock()
 		closed := s.closed
 		s.mu.Unlock()
