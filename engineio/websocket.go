@@ -198,6 +198,7 @@ func (c *Conn) readLoop(t *wsTransport, probe bool) {
 		}
 		carrier = true
 	}
+	t.ensureReadBuffer() // a resumed reader makes the buffer its parked predecessor let go
 	max := c.srv.opts.MaxHTTPBufferSize
 	idle := c.srv.opts.ReleaseIdleReaderAfter
 	for {
@@ -209,9 +210,11 @@ func (c *Conn) readLoop(t *wsTransport, probe bool) {
 			}
 			if parkNow {
 				t.park.resume = func() { go c.readLoop(t, false) }
+				t.releaseReadBuffer() // before parkReader: from then on the resumed reader owns t.br
 				if parked = t.parkReader(); parked {
 					return
 				}
+				t.ensureReadBuffer()
 			}
 		}
 		binary, data, buf, err := t.next(max)
@@ -231,6 +234,24 @@ func (c *Conn) readLoop(t *wsTransport, probe bool) {
 		}
 		c.handlePacket(p)
 		putBuf(buf, data)
+	}
+}
+
+// releaseReadBuffer lets a parking reader's buffer go: nothing is buffered
+// when a reader parks, and a parked connection then keeps ~270 bytes less.
+// Only the reader's role touches t.br, and no reader runs while parked.
+func (t *wsTransport) releaseReadBuffer() {
+	if t.br != nil {
+		*t.br = bufio.Reader{}
+	}
+}
+
+// ensureReadBuffer gives t.br a buffer again after releaseReadBuffer. It
+// fills the Reader gorilla holds in place (a struct copy) because gorilla
+// keeps that pointer.
+func (t *wsTransport) ensureReadBuffer() {
+	if t.br != nil && t.br.Size() == 0 {
+		*t.br = *bufio.NewReaderSize(t.raw, wsReadBufferSize)
 	}
 }
 
