@@ -191,7 +191,7 @@ func newTestServer(t *testing.T, opts *switchboard.Options) *testServer {
 		o.Logger = slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logBuf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	if o.Engine.ReleaseIdleReaderAfter == 0 {
-		// Idle readers park after 10 ms, not 2 s: every scenario also runs
+		// Idle readers park after 10 ms, not 500 ms: every scenario also runs
 		// over connections that wait without a reader goroutine.
 		o.Engine.ReleaseIdleReaderAfter = 10 * time.Millisecond
 	}

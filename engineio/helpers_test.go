@@ -58,7 +58,7 @@ func newHarness(t *testing.T, opts *engineio.Options) *harness {
 		onMsg:   echo,
 		reasons: map[string]string{},
 	}
-	// Idle readers park after 10 ms (not 2 s) unless a test says
+	// Idle readers park after 10 ms (not 500 ms) unless a test says
 	// otherwise, so that every test also runs over parked connections.
 	if opts == nil {
 		opts = &engineio.Options{}

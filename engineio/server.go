@@ -65,7 +65,7 @@ type Options struct {
 	// ReleaseIdleReaderAfter is how long a websocket may receive nothing
 	// before its reader goroutine ends; the connection then waits in an
 	// epoll set (Linux) with no goroutine and no stack until data, the
-	// peer's close or the server's close arrives. Default 2s; negative:
+	// peer's close or the server's close arrives. Default 500ms; negative:
 	// readers never park (and on systems without epoll, or for
 	// connections without a socket descriptor, they never do).
 	ReleaseIdleReaderAfter time.Duration
