@@ -205,6 +205,18 @@ func (a *LocalAdapter) Broadcast(p *parser.Packet, opts BroadcastOptions) error 
 	return nil
 }
 
+// unheard reports whether a broadcast to room would reach no socket and
+// leave nothing behind: the room has no member and there is no recovery
+// log.
+func (a *LocalAdapter) unheard(room string) bool {
+	if a.recovery != nil {
+		return false
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.rooms[room] == nil
+}
+
 // Deliver sends a packet to the local sockets selected by opts, encoding it
 // once. Unlike Broadcast it keeps nothing for recovery: cluster adapters
 // call it with packets that already carry their offset.

@@ -172,6 +172,13 @@ func (ns *Namespace) publishAsync(ctx context.Context, room, event string, args 
 // deliverPublished sends a stored event's plain copy to the room's live
 // members and wakes its durable subscribers' pumps.
 func (ns *Namespace) deliverPublished(room string, offset uint64, data []byte, atts [][]byte, from, exceptSID string) error {
+	if la, ok := ns.adapter.(*LocalAdapter); ok && la.unheard(room) {
+		// No live copy to make: nobody here is in the room and nothing is
+		// kept for recovery (a backlog publish to subscribers who are
+		// away, say). The pumps still hear of the new event.
+		ns.durable.notify(room)
+		return nil
+	}
 	roomJSON, _ := json.Marshal(room)
 	meta := appendDeliveryMeta(nil, roomJSON, offset, from)
 	p := &parser.Packet{Type: parser.Event, Namespace: ns.name, Data: appendRaw(data, meta), Attachments: atts}
