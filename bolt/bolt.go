@@ -96,6 +96,13 @@ type Store struct {
 	dirty         atomic.Bool        // commits not fsynced yet (SyncBatch)
 	cancel        context.CancelFunc // stops the trimmer and the syncer
 	wg            sync.WaitGroup     // the trimmer and the syncer
+
+	// batchMetas holds the room metas the appends of the transaction in
+	// progress changed, written to the rooms bucket once before any other
+	// kind of op and at the end: a commit of thousands of appends to one
+	// room reads, encodes and puts its meta once, not once per append.
+	// Committer goroutine only.
+	batchMetas map[string]*roomMeta
 }
 
 // op is one write for the committer.
@@ -103,6 +110,9 @@ type op struct {
 	ctx  context.Context
 	fn   func(tx *bbolt.Tx) error
 	done func(error) // called once, by the committer after the commit
+	// batchesMeta: fn reads and changes room metas through s.batchMetas
+	// (appends); the other ops see the rooms bucket after a flush.
+	batchesMeta bool
 }
 
 // maxBatch bounds the operations in one commit.
@@ -289,8 +299,12 @@ func (s *Store) view(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 // (durable per the sync policy). If ctx ends first, write returns its
 // error and fn may or may not be committed.
 func (s *Store) write(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
+	return s.writeOp(ctx, fn, false)
+}
+
+func (s *Store) writeOp(ctx context.Context, fn func(tx *bbolt.Tx) error, batchesMeta bool) error {
 	result := make(chan error, 1)
-	if !s.enqueue(ctx, fn, func(err error) { result <- err }) {
+	if !s.enqueueOp(ctx, fn, batchesMeta, func(err error) { result <- err }) {
 		return <-result
 	}
 	select {
@@ -310,11 +324,15 @@ func (s *Store) write(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 // When fn cannot be queued (ctx ended, store closed) done is called at once
 // and enqueue reports false. Calls from one goroutine commit in call order.
 func (s *Store) enqueue(ctx context.Context, fn func(tx *bbolt.Tx) error, done func(error)) bool {
+	return s.enqueueOp(ctx, fn, false, done)
+}
+
+func (s *Store) enqueueOp(ctx context.Context, fn func(tx *bbolt.Tx) error, batchesMeta bool, done func(error)) bool {
 	if err := ctx.Err(); err != nil {
 		done(err)
 		return false
 	}
-	o := &op{ctx: ctx, fn: fn, done: done}
+	o := &op{ctx: ctx, fn: fn, done: done, batchesMeta: batchesMeta}
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -401,13 +419,19 @@ func (s *Store) commit(batch []*op) bool {
 		failed, failErr := -1, error(nil)
 		err := s.guard(func() error {
 			return s.db.Update(func(tx *bbolt.Tx) error {
+				clear(s.batchMetas) // a rolled-back attempt's metas are void
 				for i, o := range live {
+					if !o.batchesMeta {
+						if err := s.flushMetas(tx); err != nil {
+							return err
+						}
+					}
 					if err := s.guard(func() error { return o.fn(tx) }); err != nil {
 						failed, failErr = i, err
 						return err
 					}
 				}
-				return nil
+				return s.flushMetas(tx)
 			})
 		})
 		if failed >= 0 {
@@ -425,6 +449,21 @@ func (s *Store) commit(batch []*op) bool {
 		return err == nil
 	}
 	return false
+}
+
+// flushMetas writes the metas batched by appends to the rooms bucket.
+func (s *Store) flushMetas(tx *bbolt.Tx) error {
+	if len(s.batchMetas) == 0 {
+		return nil
+	}
+	rooms := tx.Bucket(bucketRooms)
+	for room, m := range s.batchMetas {
+		if err := rooms.Put([]byte(room), m.encode(room)); err != nil {
+			return err
+		}
+	}
+	clear(s.batchMetas)
+	return nil
 }
 
 // Close waits for the writes already queued, stops the background work,

@@ -150,7 +150,7 @@ func (s *Store) Append(ctx context.Context, room string, events []switchboard.St
 	if err != nil {
 		return 0, err
 	}
-	if err := s.write(ctx, fn); err != nil {
+	if err := s.writeOp(ctx, fn, true); err != nil {
 		return 0, err
 	}
 	return *first, nil
@@ -165,7 +165,7 @@ func (s *Store) AppendAsync(ctx context.Context, room string, events []switchboa
 		done(0, err)
 		return
 	}
-	s.enqueue(ctx, fn, func(err error) {
+	s.enqueueOp(ctx, fn, true, func(err error) {
 		if err != nil {
 			done(0, err)
 			return
@@ -209,19 +209,25 @@ func (s *Store) appendOp(room string, events []switchboard.StoredEvent) (func(tx
 	}
 
 	first := new(uint64)
+	// fn runs in the committer as a batchesMeta op: the room's meta comes
+	// from and goes back to s.batchMetas.
 	fn := func(tx *bbolt.Tx) error {
-		rooms := tx.Bucket(bucketRooms)
-		m, ok, err := s.getRoom(tx, room)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			id, err := rooms.NextSequence()
+		pm := s.batchMetas[room]
+		if pm == nil {
+			m, ok, err := s.getRoom(tx, room)
 			if err != nil {
 				return err
 			}
-			m = roomMeta{id: id, epoch: newEpoch(), first: 1}
+			if !ok {
+				id, err := tx.Bucket(bucketRooms).NextSequence()
+				if err != nil {
+					return err
+				}
+				m = roomMeta{id: id, epoch: newEpoch(), first: 1}
+			}
+			pm = &m
 		}
+		m := *pm // changed in a copy: an error leaves the batch's meta as it was
 		lb := tx.Bucket(bucketLog)
 		lb.FillPercent = 0.9 // keys only grow within a room
 		*first = m.last + 1
@@ -237,7 +243,12 @@ func (s *Store) appendOp(room string, events []switchboard.StoredEvent) (func(tx
 		if err := s.trimBounds(lb, room, &m); err != nil {
 			return err
 		}
-		return rooms.Put([]byte(room), m.encode(room))
+		if s.batchMetas == nil {
+			s.batchMetas = make(map[string]*roomMeta)
+		}
+		*pm = m
+		s.batchMetas[room] = pm
+		return nil
 	}
 	return fn, first, nil
 }
