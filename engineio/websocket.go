@@ -459,11 +459,10 @@ type batchConn struct {
 	net.Conn
 	mu       sync.Mutex
 	batching bool
-	buf      *[]byte // pooled, while batching
-
 	// for writeDirect; set by directOK, which only the writer's role calls
 	rawState uint8 // rawUnknown, rawYes, rawNone
 	rc       syscall.RawConn
+	buf      *[]byte // pooled, while batching
 
 	guard frameGuard // reader goroutine only
 
@@ -698,15 +697,16 @@ func (e *protocolError) Error() string { return "engineio: websocket: " + e.text
 // payload, and messages split into too many fragments. It is O(1) per byte
 // and handles input split anywhere.
 type frameGuard struct {
-	hdr    [14]byte
-	hn     int    // header bytes collected
-	lenEnd int    // end of the length field, known once hn >= 2
-	need   int    // header length, known once hn >= 2
 	length uint64 // payload length, valid once hn >= lenEnd
-	lenOK  bool   // length checked
 	remain uint64 // payload bytes of the current frame still to skip
-	frags  int    // continuation frames of the current message
 	err    error
+	frags  int32 // continuation frames of the current message
+	hdr    [14]byte
+	// Small types: every websocket connection holds a frameGuard.
+	hn     uint8 // header bytes collected
+	lenEnd uint8 // end of the length field, known once hn >= 2
+	need   uint8 // header length, known once hn >= 2
+	lenOK  bool  // length checked
 }
 
 func (g *frameGuard) scan(p []byte) error {
@@ -725,7 +725,7 @@ func (g *frameGuard) scan(p []byte) error {
 		}
 		if g.hn < 2 {
 			k := copy(g.hdr[g.hn:2], p)
-			g.hn += k
+			g.hn += uint8(k) // k <= 14
 			p = p[k:]
 			if g.hn < 2 {
 				return nil
@@ -744,7 +744,7 @@ func (g *frameGuard) scan(p []byte) error {
 		}
 		if g.hn < g.need {
 			k := copy(g.hdr[g.hn:g.need], p)
-			g.hn += k
+			g.hn += uint8(k) // k <= 14
 			p = p[k:]
 		}
 		if !g.lenOK && g.hn >= g.lenEnd {
