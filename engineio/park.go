@@ -33,7 +33,7 @@ type parkState struct {
 	poller *poller     // the server's; nil when readers never park
 	parked atomic.Bool // no reader goroutine: the poller (or a close) resumes
 	closed atomic.Bool // the connection was closed: never park again
-	resume func()      // starts a reader goroutine; set before parked
+	owner  *Conn       // whose reader resumes (readLoop); set before parked
 }
 
 // waitIdle waits until t has data to read, at most idle. It reports
@@ -96,7 +96,7 @@ func (t *wsTransport) parkReader() bool {
 // wake starts a reader goroutine if t is parked; only one caller wins.
 func (t *wsTransport) wake() {
 	if t.park.parked.CompareAndSwap(true, false) {
-		t.park.resume()
+		go t.park.owner.readLoop(t, false)
 	}
 }
 

@@ -209,7 +209,7 @@ func (c *Conn) readLoop(t *wsTransport, probe bool) {
 				return
 			}
 			if parkNow {
-				t.park.resume = func() { go c.readLoop(t, false) }
+				t.park.owner = c
 				t.releaseReadBuffer() // before parkReader: from then on the resumed reader owns t.br
 				if parked = t.parkReader(); parked {
 					return
