@@ -3,7 +3,6 @@ package engineio
 import (
 	"crypto/tls"
 	"net/http"
-	"net/textproto"
 	"net/url"
 	"strings"
 )
@@ -63,18 +62,6 @@ func unpackHeader(packed string) http.Header {
 	return h
 }
 
-// headerValue returns the first value of key in packed, like
-// http.Header.Get, without making the map.
-func headerValue(packed, key string) string {
-	key = textproto.CanonicalMIMEHeaderKey(key)
-	for line := range strings.SplitSeq(packed, "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && k == key {
-			return v
-		}
-	}
-	return ""
-}
-
 // Request returns the handshake request as far as a session keeps it:
 // Method, URL (with the query), Proto, Header, Host, RemoteAddr, RequestURI
 // and TLS. Every call returns a new *http.Request with its own URL and
@@ -101,13 +88,3 @@ func (c *Conn) Request() *http.Request {
 		TLS:        r.tls,
 	}
 }
-
-// Header returns the first value of a handshake request header, without
-// the cost of Request.
-func (c *Conn) Header(key string) string { return headerValue(c.req.header, key) }
-
-// RemoteAddr returns the handshake request's RemoteAddr ("ip:port").
-func (c *Conn) RemoteAddr() string { return c.req.remoteAddr }
-
-// TLS returns the handshake request's TLS state; nil over plain HTTP.
-func (c *Conn) TLS() *tls.ConnectionState { return c.req.tls }
