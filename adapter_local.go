@@ -221,8 +221,11 @@ func (a *LocalAdapter) unheard(room string) bool {
 // once. Unlike Broadcast it keeps nothing for recovery: cluster adapters
 // call it with packets that already carry their offset.
 func (a *LocalAdapter) Deliver(p *parser.Packet, opts BroadcastOptions) {
-	msgs := encodeMessages(p)
 	targets := a.selectSockets(opts)
+	if len(targets) == 0 {
+		return // nothing to encode for
+	}
+	msgs := encodeMessages(p)
 	for _, s := range targets {
 		deliver(s, msgs, opts.Flags.Volatile)
 	}

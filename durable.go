@@ -175,7 +175,9 @@ func (ns *Namespace) deliverPublished(room string, offset uint64, data []byte, a
 	if la, ok := ns.adapter.(*LocalAdapter); ok && la.unheard(room) {
 		// No live copy to make: nobody here is in the room and nothing is
 		// kept for recovery (a backlog publish to subscribers who are
-		// away, say). The pumps still hear of the new event.
+		// away, say). Deliver would skip the encoding itself; this also
+		// skips building the packet (meta and a copy of the payload, ~9 %
+		// of a publish's CPU). The pumps still hear of the new event.
 		ns.durable.notify(room)
 		return nil
 	}
