@@ -59,27 +59,13 @@ func (d *durableScenario) run(ctx context.Context, c *config) (*Result, error) {
 		return nil, fmt.Errorf("opening publishers: %w", err)
 	}
 	pad := strings.Repeat("x", d.size)
-	var (
-		confirmed atomic.Int64 // during the measurement
-		total     atomic.Int64 // all confirmed, warm-up included
-		failed    atomic.Int64
-		measure   atomic.Bool
-		lat       histogram
-		errMu     sync.Mutex
-		firstErr  error
-	)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
+	var total atomic.Int64 // all confirmed, warm-up included
+	l := newClosedLoop()
 	for i := range d.publishers * d.inflight {
 		s := pubs[i%len(pubs)]
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				m := measure.Load()
+		l.wg.Go(func() {
+			for !l.stopped() {
+				m := l.measure.Load()
 				t0 := time.Now()
 				rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				a, err := s.EmitWithAck(rctx, "dpublish", map[string]any{"room": room, "payload": pad})
@@ -89,32 +75,15 @@ func (d *durableScenario) run(ctx context.Context, c *config) (*Result, error) {
 					err = a.Decode(0, &offset)
 				}
 				if err != nil || offset == 0 {
-					failed.Add(1)
-					errMu.Lock()
-					if firstErr == nil {
-						firstErr = fmt.Errorf("dpublish answered %v: %v", a, err)
-					}
-					errMu.Unlock()
+					l.fail(fmt.Errorf("dpublish answered %v: %v", a, err))
 					return
 				}
 				total.Add(1)
-				if m {
-					confirmed.Add(1)
-					lat.Record(time.Since(t0))
-				}
+				l.done(m, time.Since(t0))
 			}
 		})
 	}
-	meter, cpu, wall, cpuErr := measureWindow(ctx, c, &measure)
-	close(stop)
-	wg.Wait()
-	res.addRates("confirmed", float64(confirmed.Load()), "events", c.serverPID, cpu, wall)
-	meter.report(res, wall)
-	res.addLatency("confirm", &lat)
-	res.add("failed", float64(failed.Load()), "events", "lower")
-	if firstErr != nil {
-		res.note("first failure: %v", firstErr)
-	}
+	cpuErr := l.finish(ctx, c, res, "confirmed", "events", "confirm")
 
 	// Replay the whole backlog to the returning subscriber.
 	backlog := total.Load()

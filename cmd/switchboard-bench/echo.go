@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -40,67 +39,34 @@ func (e *echoScenario) run(ctx context.Context, c *config) (*Result, error) {
 	}
 
 	pad := strings.Repeat("x", e.size)
-	var (
-		trips    atomic.Int64
-		mismatch atomic.Int64
-		failed   atomic.Int64
-		measure  atomic.Bool
-		lat      histogram
-		errMu    sync.Mutex
-		firstErr error
-	)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
+	var mismatch atomic.Int64
+	l := newClosedLoop()
 	for i, s := range socks {
 		for j := range e.inflight {
-			wg.Go(func() {
+			l.wg.Go(func() {
 				seq := int64(i)<<32 | int64(j)<<24
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
+				for !l.stopped() {
 					seq++
-					m := measure.Load()
+					m := l.measure.Load()
 					t0 := time.Now()
 					rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 					a, err := s.EmitWithAck(rctx, "echo", seq, pad)
 					cancel()
 					rtt := time.Since(t0)
 					if err != nil {
-						failed.Add(1)
-						errMu.Lock()
-						if firstErr == nil {
-							firstErr = err
-						}
-						errMu.Unlock()
+						l.fail(err)
 						return
 					}
 					if a.Len() != 2 || string(a.Raw[0]) != strconv.FormatInt(seq, 10) {
 						mismatch.Add(1)
 					}
-					if m {
-						trips.Add(1)
-						lat.Record(rtt)
-					}
+					l.done(m, rtt)
 				}
 			})
 		}
 	}
-	meter, cpu, wall, cpuErr := measureWindow(ctx, c, &measure)
-	close(stop)
-	wg.Wait()
-
-	n := float64(trips.Load())
-	res.addRates("round_trips", n, "acks", c.serverPID, cpu, wall)
-	meter.report(res, wall)
-	res.addLatency("latency", &lat)
+	cpuErr := l.finish(ctx, c, res, "round_trips", "acks", "latency")
 	res.add("mismatched", float64(mismatch.Load()), "acks", "lower")
-	res.add("failed", float64(failed.Load()), "acks", "lower")
-	if firstErr != nil {
-		res.note("first failure: %v", firstErr)
-	}
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -29,59 +28,26 @@ func (h *handshakeScenario) run(ctx context.Context, c *config) (*Result, error)
 	res := &Result{Params: map[string]any{
 		"concurrency": h.concurrency, "duration": c.duration.String(), "sources": len(c.sources),
 	}}
-	var (
-		count, failed, started atomic.Int64
-		measure                atomic.Bool
-		lat                    histogram
-		errMu                  sync.Mutex
-		firstErr               error
-	)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
+	var started atomic.Int64
+	l := newClosedLoop()
 	for range h.concurrency {
-		wg.Go(func() {
-			for started.Add(1) <= h.max {
-				select {
-				case <-stop:
-					return
-				case <-ctx.Done():
-					return
-				default:
-				}
-				m := measure.Load()
+		l.wg.Go(func() {
+			for started.Add(1) <= h.max && !l.stopped() && ctx.Err() == nil {
+				m := l.measure.Load()
 				t0 := time.Now()
 				s, err := c.dial(ctx)
 				d := time.Since(t0)
 				if err != nil {
-					failed.Add(1)
-					errMu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					errMu.Unlock()
+					l.fail(err)
 					sleep(ctx, 100*time.Millisecond) // do not spin on a refusing server
 					continue
 				}
 				_ = s.Manager().Close()
-				if m {
-					count.Add(1)
-					lat.Record(d)
-				}
+				l.done(m, d)
 			}
 		})
 	}
-	meter, cpu, wall, cpuErr := measureWindow(ctx, c, &measure)
-	close(stop)
-	wg.Wait()
-
-	n := float64(count.Load())
-	res.addRates("handshakes", n, "conns", c.serverPID, cpu, wall)
-	meter.report(res, wall)
-	res.addLatency("connect", &lat)
-	res.add("failed", float64(failed.Load()), "conns", "lower")
-	if firstErr != nil {
-		res.note("first failure: %v", firstErr)
-	}
+	cpuErr := l.finish(ctx, c, res, "handshakes", "conns", "connect")
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -55,51 +54,31 @@ func (e *tcpEchoScenario) run(ctx context.Context, c *config) (*Result, error) {
 		}
 		conns = append(conns, cn)
 	}
-	var (
-		trips, failed atomic.Int64
-		measure       atomic.Bool
-		lat           histogram
-	)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
+	l := newClosedLoop()
 	for _, cn := range conns {
-		wg.Go(func() {
+		l.wg.Go(func() {
 			out := make([]byte, e.size)
 			in := make([]byte, e.size)
 			for i := range out {
 				out[i] = 'x'
 			}
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				m := measure.Load()
+			for !l.stopped() {
+				m := l.measure.Load()
 				t0 := time.Now()
 				_ = cn.SetDeadline(t0.Add(10 * time.Second))
 				if _, err := cn.Write(out); err != nil {
-					failed.Add(1)
+					l.fail(err)
 					return
 				}
 				if _, err := io.ReadFull(cn, in); err != nil {
-					failed.Add(1)
+					l.fail(err)
 					return
 				}
-				if m {
-					trips.Add(1)
-					lat.Record(time.Since(t0))
-				}
+				l.done(m, time.Since(t0))
 			}
 		})
 	}
-	meter, cpu, wall, cpuErr := measureWindow(ctx, c, &measure)
-	close(stop)
-	wg.Wait()
-	res.addRates("round_trips", float64(trips.Load()), "echoes", c.serverPID, cpu, wall)
-	meter.report(res, wall)
-	res.addLatency("latency", &lat)
-	res.add("failed", float64(failed.Load()), "echoes", "lower")
+	cpuErr := l.finish(ctx, c, res, "round_trips", "echoes", "latency")
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}

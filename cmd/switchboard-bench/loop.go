@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// closedLoop is what the closed-loop scenarios (echo, handshake, durable
+// publish, tcp-echo) share: workers repeat an operation until the
+// measurement ends, and the ones that started while it ran are counted and
+// timed.
+type closedLoop struct {
+	measure atomic.Bool
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	count   atomic.Int64 // completed, started while measured
+	failed  atomic.Int64
+	lat     histogram
+
+	errMu    sync.Mutex
+	firstErr error
+}
+
+func newClosedLoop() *closedLoop { return &closedLoop{stop: make(chan struct{})} }
+
+// stopped reports whether the workers should end.
+func (l *closedLoop) stopped() bool {
+	select {
+	case <-l.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// fail counts a failed operation and keeps the first error for the report.
+func (l *closedLoop) fail(err error) {
+	l.failed.Add(1)
+	l.errMu.Lock()
+	if l.firstErr == nil {
+		l.firstErr = err
+	}
+	l.errMu.Unlock()
+}
+
+// done records an operation that took d; measured is measure.Load() taken
+// when it started.
+func (l *closedLoop) done(measured bool, d time.Duration) {
+	if measured {
+		l.count.Add(1)
+		l.lat.Record(d)
+	}
+}
+
+// finish runs the measurement window, stops and waits for the workers, and
+// records the count's rates as rate (in unit), the latency as latency, the
+// failures and the first of them. It returns the CPU meter's error.
+func (l *closedLoop) finish(ctx context.Context, c *config, res *Result, rate, unit, latency string) error {
+	meter, cpu, wall, cpuErr := measureWindow(ctx, c, &l.measure)
+	close(l.stop)
+	l.wg.Wait()
+	res.addRates(rate, float64(l.count.Load()), unit, c.serverPID, cpu, wall)
+	meter.report(res, wall)
+	res.addLatency(latency, &l.lat)
+	res.add("failed", float64(l.failed.Load()), unit, "lower")
+	if l.firstErr != nil {
+		res.note("first failure: %v", l.firstErr)
+	}
+	return cpuErr
+}
