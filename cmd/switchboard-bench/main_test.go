@@ -22,10 +22,11 @@ func TestMain(m *testing.M) {
 }
 
 // startContractServer serves the benchmark contract (as examples/benchserver
-// does) in process, on 127.0.0.1.
-func startContractServer(t *testing.T) string {
+// does) in process, on 127.0.0.1, its durable rooms keeping what retention
+// allows (nil: the default).
+func startContractServer(t *testing.T, retention *switchboard.Retention) string {
 	t.Helper()
-	store := memory.NewStore(nil)
+	store := memory.NewStore(&memory.StoreOptions{Retention: retention})
 	t.Cleanup(func() { store.Close() })
 	srv := switchboard.NewServer(&switchboard.Options{Store: store, Identity: func(s *switchboard.Socket) string {
 		var a struct{ ID string }
@@ -106,7 +107,7 @@ func metric(t *testing.T, r *Result, name string) float64 {
 // connections and checks the counts make sense: nothing lost, nothing out
 // of order, no failure. No figure is checked against a time.
 func TestScenarios(t *testing.T) {
-	url := startContractServer(t)
+	url := startContractServer(t, nil)
 
 	t.Run("fanout", func(t *testing.T) {
 		r := runScenario(t, url, "fanout", "-n", "5", "-window", "8")
@@ -176,6 +177,24 @@ func TestScenarios(t *testing.T) {
 			t.Errorf("replay: %+v", r.Metrics)
 		}
 	})
+}
+
+// A backlog longer than the room's retention: the replay starts with a gap
+// notice, whose events count as trimmed, not lost, and the offsets after it
+// are in order.
+func TestDurableReplayPastRetention(t *testing.T) {
+	url := startContractServer(t, &switchboard.Retention{MaxEvents: 50})
+	r := runScenario(t, url, "durable", "-publishers", "2", "-inflight", "4")
+	backlog, trimmed, replayed := metric(t, r, "backlog"), metric(t, r, "trimmed_by_retention"), metric(t, r, "replayed")
+	if backlog <= 50 {
+		t.Fatalf("backlog %v does not exceed the retention of 50: %+v", backlog, r.Metrics)
+	}
+	if replayed != 50 || trimmed != backlog-50 {
+		t.Errorf("backlog %v: replayed %v, trimmed %v; want 50 and %v", backlog, replayed, trimmed, backlog-50)
+	}
+	if metric(t, r, "lost") != 0 || metric(t, r, "out_of_order") != 0 {
+		t.Errorf("replay: %+v", r.Metrics)
+	}
 }
 
 // The raw-TCP floor: tcp-echo against the floor's server, and the report
