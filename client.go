@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/switchboard-io/switchboard/engineio"
+	"github.com/switchboard-io/switchboard/internal/worker"
 	"github.com/switchboard-io/switchboard/parser"
 )
 
@@ -36,6 +37,7 @@ func newClient(srv *Server, conn *engineio.Conn) *client {
 		dec:  parser.NewDecoder(&parser.DecoderOptions{MaxAttachments: srv.opts.MaxAttachments}),
 	}
 	c.queue.wg = &srv.work
+	c.queue.pool = srv.workers
 	c.queue.onPanic = c.onHandlerPanic
 	t := time.AfterFunc(srv.opts.ConnectTimeout, func() {
 		c.mu.Lock()
@@ -257,12 +259,14 @@ func encodeMessages(p *parser.Packet) []engineio.Message {
 }
 
 // serialQueue runs functions one at a time in push order on a goroutine that
-// exists only while work is queued, so idle connections cost no goroutine.
+// is the connection's only while work is queued (a pooled worker), so idle
+// connections cost no goroutine.
 type serialQueue struct {
 	mu      sync.Mutex
 	items   []func()
 	running bool
 	wg      *sync.WaitGroup
+	pool    *worker.Pool // runs the queue on a goroutine whose stack has grown already
 	onPanic func(v any)
 }
 
@@ -274,7 +278,7 @@ func (q *serialQueue) push(f func()) {
 	q.mu.Unlock()
 	if start {
 		q.wg.Add(1)
-		go q.run()
+		q.pool.Go(q.run)
 	}
 }
 

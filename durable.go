@@ -455,7 +455,7 @@ func (p *durablePump) kick() {
 	p.running, p.again = true, false
 	p.mu.Unlock()
 	p.hub.ns.srv.work.Add(1)
-	go p.run()
+	p.hub.ns.srv.workers.Go(p.run)
 }
 
 // close stops delivery; acknowledgements not yet saved are still saved.
@@ -472,7 +472,7 @@ func (p *durablePump) close() {
 	p.mu.Unlock()
 	if flush {
 		p.hub.ns.srv.work.Add(1)
-		go p.run()
+		p.hub.ns.srv.workers.Go(p.run)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/switchboard-io/switchboard/engineio"
+	"github.com/switchboard-io/switchboard/internal/worker"
 )
 
 // Server is a Socket.IO server. It is an http.Handler: mount it at the
@@ -28,10 +29,15 @@ type Server struct {
 	clientsMu sync.Mutex
 	clients   map[*client]struct{}
 	work      sync.WaitGroup // dispatch goroutines of every client
+	workers   *worker.Pool   // the goroutines that run them
 	closed    atomic.Bool
 	counters  counters
 	stopWatch context.CancelFunc // ends watchStore; nil without a StoreWatcher
 }
+
+// idleWorkers bounds the handler goroutines kept waiting for the next
+// connection with work (each holds a grown stack of a few KiB).
+const idleWorkers = 128
 
 // NewServer returns a Server with the default namespace "/" created.
 func NewServer(opts *Options) *Server {
@@ -39,6 +45,7 @@ func NewServer(opts *Options) *Server {
 		opts:    opts.withDefaults(),
 		nsps:    make(map[string]*Namespace),
 		clients: make(map[*client]struct{}),
+		workers: worker.New(idleWorkers),
 	}
 	s.engine = engineio.NewServer(&s.opts.Engine, s.onEngineConn)
 	s.Of("/")
@@ -221,6 +228,7 @@ func (s *Server) Close(ctx context.Context) error {
 			err = ctx.Err()
 		}
 	}
+	s.workers.Close()
 	s.mu.RLock()
 	nsps := make([]*Namespace, 0, len(s.nsps))
 	for _, ns := range s.nsps {
