@@ -3,6 +3,8 @@ package client
 import (
 	"encoding/json"
 	"sync"
+
+	"github.com/switchboard-io/switchboard/internal/worker"
 )
 
 type jobKind uint8
@@ -42,13 +44,16 @@ func (j *job) run() {
 }
 
 // dispatcher runs jobs one at a time, in the order they were pushed, on a
-// goroutine that exists only while jobs are queued. push never blocks, so
-// the reading goroutines never wait for handlers; the queue is unbounded.
+// goroutine that runs only while jobs are queued. push never blocks, so the
+// reading goroutines never wait for handlers; the queue is unbounded. While
+// the Manager's connection runs, the goroutine waits for the next burst, so
+// that its stack, grown by the handlers, is not grown again for every event.
 type dispatcher struct {
 	mu      sync.Mutex
 	queue   []job
 	spare   []job
 	running bool
+	pool    *worker.Pool
 }
 
 func (d *dispatcher) push(j job) {
@@ -56,7 +61,25 @@ func (d *dispatcher) push(j job) {
 	d.queue = append(d.queue, j)
 	if !d.running {
 		d.running = true
-		go d.run()
+		if d.pool != nil {
+			d.pool.Go(d.run)
+		} else {
+			go d.run()
+		}
+	}
+	d.mu.Unlock()
+}
+
+// keepWorker says whether the goroutine waits for the next burst (while
+// the Manager runs) or ends when the queue is empty (otherwise).
+func (d *dispatcher) keepWorker(keep bool) {
+	d.mu.Lock()
+	switch {
+	case keep && d.pool == nil:
+		d.pool = worker.New(1)
+	case !keep && d.pool != nil:
+		d.pool.Close()
+		d.pool = nil
 	}
 	d.mu.Unlock()
 }

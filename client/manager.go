@@ -184,6 +184,8 @@ func (m *Manager) open() *Engine {
 // is canceled or reconnection ends.
 func (m *Manager) run(ctx context.Context) {
 	defer m.wg.Done()
+	m.d.keepWorker(true)
+	defer m.d.keepWorker(false)
 	// Idle keep-alive connections hold goroutines; connections that become
 	// idle later are closed too (until the next request).
 	defer m.closeIdleConns()
