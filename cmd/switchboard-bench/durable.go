@@ -61,16 +61,14 @@ func (d *durableScenario) run(ctx context.Context, c *config) (*Result, error) {
 	}
 	pad := strings.Repeat("x", d.size)
 	var total atomic.Int64 // all confirmed, warm-up included
-	l := newClosedLoop()
+	l := newClosedLoop(ctx, c)
 	for i := range d.publishers * d.inflight {
 		s := pubs[i%len(pubs)]
 		l.wg.Go(func() {
 			for !l.stopped() {
 				m := l.measure.Load()
 				t0 := time.Now()
-				rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				a, err := s.EmitWithAck(rctx, "dpublish", map[string]any{"room": room, "payload": pad})
-				cancel()
+				a, err := s.EmitWithAck(l.ops, "dpublish", map[string]any{"room": room, "payload": pad})
 				var offset uint64
 				if err == nil {
 					err = a.Decode(0, &offset)

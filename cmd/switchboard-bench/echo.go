@@ -40,7 +40,7 @@ func (e *echoScenario) run(ctx context.Context, c *config) (*Result, error) {
 
 	pad := strings.Repeat("x", e.size)
 	var mismatch atomic.Int64
-	l := newClosedLoop()
+	l := newClosedLoop(ctx, c)
 	for i, s := range socks {
 		for j := range e.inflight {
 			l.wg.Go(func() {
@@ -49,9 +49,7 @@ func (e *echoScenario) run(ctx context.Context, c *config) (*Result, error) {
 					seq++
 					m := l.measure.Load()
 					t0 := time.Now()
-					rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-					a, err := s.EmitWithAck(rctx, "echo", seq, pad)
-					cancel()
+					a, err := s.EmitWithAck(l.ops, "echo", seq, pad)
 					rtt := time.Since(t0)
 					if err != nil {
 						l.fail(err)

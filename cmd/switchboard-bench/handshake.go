@@ -29,7 +29,7 @@ func (h *handshakeScenario) run(ctx context.Context, c *config) (*Result, error)
 		"concurrency": h.concurrency, "duration": c.duration.String(), "sources": len(c.sources),
 	}}
 	var started atomic.Int64
-	l := newClosedLoop()
+	l := newClosedLoop(ctx, c)
 	for range h.concurrency {
 		l.wg.Go(func() {
 			for started.Add(1) <= h.max && !l.stopped() && ctx.Err() == nil {

@@ -54,7 +54,7 @@ func (e *tcpEchoScenario) run(ctx context.Context, c *config) (*Result, error) {
 		}
 		conns = append(conns, cn)
 	}
-	l := newClosedLoop()
+	l := newClosedLoop(ctx, c)
 	for _, cn := range conns {
 		l.wg.Go(func() {
 			out := make([]byte, e.size)
@@ -62,10 +62,13 @@ func (e *tcpEchoScenario) run(ctx context.Context, c *config) (*Result, error) {
 			for i := range out {
 				out[i] = 'x'
 			}
+			// One deadline for the run, as the other scenarios' operations have.
+			if dl, ok := l.ops.Deadline(); ok {
+				_ = cn.SetDeadline(dl)
+			}
 			for !l.stopped() {
 				m := l.measure.Load()
 				t0 := time.Now()
-				_ = cn.SetDeadline(t0.Add(10 * time.Second))
 				if _, err := cn.Write(out); err != nil {
 					l.fail(err)
 					return
