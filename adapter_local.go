@@ -226,20 +226,25 @@ func (a *LocalAdapter) Deliver(p *parser.Packet, opts BroadcastOptions) {
 		return // nothing to encode for
 	}
 	msgs := encodeMessages(p)
+	// One goroutine (per core) writes to the connections in turn, rather
+	// than one writer goroutine started per connection.
+	var b engineio.Batch
 	for _, s := range targets {
-		deliver(s, msgs, opts.Flags.Volatile)
+		deliver(&b, s, msgs, opts.Flags.Volatile)
 	}
+	b.Flush()
 	a.ns.srv.count(p, msgs, len(targets))
 }
 
-func deliver(s *Socket, msgs []engineio.Message, volatile bool) {
+// deliver queues msgs for s; b.Flush writes them.
+func deliver(b *engineio.Batch, s *Socket, msgs []engineio.Message, volatile bool) {
 	conn := s.client.conn
 	if volatile && !conn.Writable() {
 		return
 	}
 	// A full queue closes that connection (slow consumer); the broadcast
 	// goes on for everyone else.
-	_ = conn.Send(msgs...)
+	_ = conn.SendBatched(b, msgs...)
 }
 
 // BroadcastWithAck implements Adapter.
@@ -248,6 +253,8 @@ func (a *LocalAdapter) BroadcastWithAck(p *parser.Packet, opts BroadcastOptions,
 	q.ID, q.HasID = a.ns.nextAckID(), true
 	msgs := encodeMessages(&q)
 	n := 0
+	var b engineio.Batch
+	defer b.Flush()
 	for _, s := range a.selectSockets(opts) {
 		if !s.addAck(q.ID, func(args Args, err error) {
 			if err == nil {
@@ -257,7 +264,7 @@ func (a *LocalAdapter) BroadcastWithAck(p *parser.Packet, opts BroadcastOptions,
 			continue
 		}
 		n++
-		deliver(s, msgs, opts.Flags.Volatile)
+		deliver(&b, s, msgs, opts.Flags.Volatile)
 	}
 	clientCount(n)
 	return nil

@@ -577,16 +577,8 @@ func appendWSFrame(dst []byte, p Packet) []byte {
 // directOK reports whether writeDirect can send msgs: the connection is a
 // plain socket (not TLS) and none of msgs is to be compressed.
 func (b *batchConn) directOK(msgs []Message, deflate *DeflateOptions) bool {
-	if b.rawState == rawNone {
+	if !b.raw() {
 		return false
-	}
-	if b.rawState == rawUnknown {
-		b.rawState = rawNone
-		rc, ok := b.syscallConn()
-		if !ok {
-			return false
-		}
-		b.rc, b.rawState = rc, rawYes
 	}
 	if deflate != nil {
 		for _, m := range msgs {
@@ -596,6 +588,33 @@ func (b *batchConn) directOK(msgs []Message, deflate *DeflateOptions) bool {
 		}
 	}
 	return true
+}
+
+// packetsDirectOK is directOK for queued packets.
+func (b *batchConn) packetsDirectOK(pkts []Packet, deflate *DeflateOptions) bool {
+	if !b.raw() {
+		return false
+	}
+	if deflate != nil {
+		for _, p := range pkts {
+			if len(p.Data)+1 >= deflate.Threshold {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// raw reports whether the connection is a plain socket, which the direct
+// writes need.
+func (b *batchConn) raw() bool {
+	if b.rawState == rawUnknown {
+		b.rawState = rawNone
+		if rc, ok := b.syscallConn(); ok {
+			b.rc, b.rawState = rc, rawYes
+		}
+	}
+	return b.rawState == rawYes
 }
 
 // writeDirect writes msgs as frames with one non-blocking write(2). What
@@ -608,6 +627,22 @@ func (b *batchConn) writeDirect(msgs []Message) error {
 	for _, m := range msgs {
 		buf = appendWSFrame(buf, Packet{Type: MessagePacket, Data: m.Data, Binary: m.Binary})
 	}
+	return b.writeFramesDirect(bp, buf)
+}
+
+// writePacketsDirect is writeDirect for queued packets.
+func (b *batchConn) writePacketsDirect(pkts []Packet) error {
+	bp := getBuf()
+	buf := *bp
+	for _, p := range pkts {
+		buf = appendWSFrame(buf, p)
+	}
+	return b.writeFramesDirect(bp, buf)
+}
+
+// writeFramesDirect writes buf (frames, in the pooled buffer bp) with one
+// non-blocking write(2), keeping what the socket does not take as the tail.
+func (b *batchConn) writeFramesDirect(bp *[]byte, buf []byte) error {
 	written := 0
 	var werr error
 	err := b.rc.Write(func(fd uintptr) bool {
