@@ -18,35 +18,7 @@ const batchChunk = 64
 // websocket, c joins b (which then holds c's writer role) instead of
 // starting its writer. A connection on polling, or with a write in progress,
 // is served as by Send.
-func (c *Conn) SendBatched(b *Batch, msgs ...Message) error {
-	n := 0
-	for _, m := range msgs {
-		n += len(m.Data) + 1
-	}
-	c.mu.Lock()
-	if c.state != stateOpen {
-		c.mu.Unlock()
-		return ErrClosed
-	}
-	if c.queued+n > c.srv.opts.MaxBufferedBytes {
-		c.mu.Unlock()
-		c.close("slow consumer", closeImmediate)
-		return ErrSlowConsumer
-	}
-	for _, m := range msgs {
-		c.pushLocked(Packet{Type: MessagePacket, Data: m.Data, Binary: m.Binary})
-	}
-	c.queued += n
-	if c.ws == nil || c.writing {
-		c.kickLocked()
-	} else {
-		c.writing = true
-		c.srv.wg.Add(1) // as kickLocked: the flush holds the writer's count
-		b.conns = append(b.conns, c)
-	}
-	c.mu.Unlock()
-	return nil
-}
+func (c *Conn) SendBatched(b *Batch, msgs ...Message) error { return c.send(b, msgs) }
 
 // Flush writes the batch's connections on as many goroutines as there are
 // cores to use (one per batchChunk connections at least), each writing its
@@ -88,7 +60,7 @@ func (c *Conn) flushQueued() {
 		return
 	}
 	if c.state != stateOpen || t.raw.hasTail() || c.queue == nil ||
-		!t.raw.packetsDirectOK(*c.queue, c.srv.opts.PerMessageDeflate) {
+		!t.raw.directOK(longestPacket(*c.queue), c.srv.opts.PerMessageDeflate) {
 		c.mu.Unlock()
 		go c.writeLoop(t)
 		return
@@ -118,4 +90,12 @@ func (c *Conn) flushQueued() {
 		c.mu.Unlock()
 		go c.writeLoop(t)
 	}
+}
+
+func longestPacket(pkts []Packet) int {
+	n := 0
+	for _, p := range pkts {
+		n = max(n, len(p.Data))
+	}
+	return n
 }

@@ -132,7 +132,10 @@ func (c *Conn) SetHandlers(onMessage func(data []byte, binary bool), onClose fun
 // closed. If the queued data would exceed Options.MaxBufferedBytes, nothing
 // is queued, the connection closes with reason "slow consumer" and Send
 // returns ErrSlowConsumer.
-func (c *Conn) Send(msgs ...Message) error {
+func (c *Conn) Send(msgs ...Message) error { return c.send(nil, msgs) }
+
+// send queues msgs and starts the writer, or adds c to b (see SendBatched).
+func (c *Conn) send(b *Batch, msgs []Message) error {
 	n := 0
 	for _, m := range msgs {
 		n += len(m.Data) + 1
@@ -151,7 +154,13 @@ func (c *Conn) Send(msgs ...Message) error {
 		c.pushLocked(Packet{Type: MessagePacket, Data: m.Data, Binary: m.Binary})
 	}
 	c.queued += n
-	c.kickLocked()
+	if b == nil || c.ws == nil || c.writing {
+		c.kickLocked()
+	} else {
+		c.writing = true
+		c.srv.wg.Add(1) // as kickLocked: the flush holds the writer's count
+		b.conns = append(b.conns, c)
+	}
 	c.mu.Unlock()
 	return nil
 }
@@ -171,7 +180,7 @@ func (c *Conn) SendNow(msgs ...Message) error {
 	c.mu.Lock()
 	t := c.ws
 	if t == nil || c.writing || c.state != stateOpen || (c.queue != nil && len(*c.queue) > 0) ||
-		c.queued+n > c.srv.opts.MaxBufferedBytes || !t.raw.directOK(msgs, c.srv.opts.PerMessageDeflate) {
+		c.queued+n > c.srv.opts.MaxBufferedBytes || !t.raw.directOK(longestMessage(msgs), c.srv.opts.PerMessageDeflate) {
 		c.mu.Unlock()
 		return c.Send(msgs...)
 	}
@@ -197,6 +206,14 @@ func (c *Conn) SendNow(msgs ...Message) error {
 	}
 	c.mu.Unlock()
 	return nil
+}
+
+func longestMessage(msgs []Message) int {
+	n := 0
+	for _, m := range msgs {
+		n = max(n, len(m.Data))
+	}
+	return n
 }
 
 // Close closes the session with reason, which onClose receives. What is

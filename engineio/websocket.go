@@ -574,35 +574,11 @@ func appendWSFrame(dst []byte, p Packet) []byte {
 	return append(dst, p.Data...)
 }
 
-// directOK reports whether writeDirect can send msgs: the connection is a
-// plain socket (not TLS) and none of msgs is to be compressed.
-func (b *batchConn) directOK(msgs []Message, deflate *DeflateOptions) bool {
-	if !b.raw() {
-		return false
-	}
-	if deflate != nil {
-		for _, m := range msgs {
-			if len(m.Data)+1 >= deflate.Threshold {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// packetsDirectOK is directOK for queued packets.
-func (b *batchConn) packetsDirectOK(pkts []Packet, deflate *DeflateOptions) bool {
-	if !b.raw() {
-		return false
-	}
-	if deflate != nil {
-		for _, p := range pkts {
-			if len(p.Data)+1 >= deflate.Threshold {
-				return false
-			}
-		}
-	}
-	return true
+// directOK reports whether writeDirect can send messages whose largest is
+// longest bytes: the connection is a plain socket (not TLS) and none is to
+// be compressed.
+func (b *batchConn) directOK(longest int, deflate *DeflateOptions) bool {
+	return b.raw() && (deflate == nil || longest+1 < deflate.Threshold)
 }
 
 // raw reports whether the connection is a plain socket, which the direct
