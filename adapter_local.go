@@ -341,19 +341,24 @@ func (a *LocalAdapter) Close() error { return nil }
 
 // roomMembers is a room's local members. Most rooms have one (every
 // socket's own room), kept without a map: a map costs an idle connection
-// about 250 bytes. A nil *roomMembers is an empty room.
+// about 250 bytes. A nil *roomMembers is an empty room. Larger rooms keep
+// their members in join order (a leaving member's place goes to the last),
+// so a broadcast writes to them in a stable order, as socket.io does.
 type roomMembers struct {
-	id   string  // the only member's id, when many is nil
-	one  *Socket // the only member, when many is nil
-	many map[string]*Socket
+	id    string  // the only member's id, when list is nil
+	one   *Socket // the only member, when list is nil
+	list  []*Socket
+	index map[string]int32 // position in list, by id
 }
 
 func (m *roomMembers) get(id string) *Socket {
 	switch {
 	case m == nil:
 		return nil
-	case m.many != nil:
-		return m.many[id]
+	case m.list != nil:
+		if i, ok := m.index[id]; ok {
+			return m.list[i]
+		}
 	case m.one != nil && m.id == id:
 		return m.one
 	}
@@ -362,20 +367,38 @@ func (m *roomMembers) get(id string) *Socket {
 
 func (m *roomMembers) add(id string, s *Socket) {
 	switch {
-	case m.many != nil:
-		m.many[id] = s
-	case m.one == nil:
+	case m.list != nil:
+		if i, ok := m.index[id]; ok {
+			m.list[i] = s
+			return
+		}
+		m.index[id] = int32(len(m.list))
+		m.list = append(m.list, s)
+	case m.one == nil || m.id == id:
 		m.id, m.one = id, s
 	default:
-		m.many = map[string]*Socket{m.id: m.one, id: s}
+		m.list = []*Socket{m.one, s}
+		m.index = map[string]int32{m.id: 0, id: 1}
 		m.id, m.one = "", nil
 	}
 }
 
 func (m *roomMembers) remove(id string) {
 	switch {
-	case m.many != nil:
-		delete(m.many, id)
+	case m.list != nil:
+		i, ok := m.index[id]
+		if !ok {
+			return
+		}
+		last := len(m.list) - 1
+		if int(i) != last {
+			moved := m.list[last]
+			m.list[i] = moved
+			m.index[moved.id] = i
+		}
+		m.list[last] = nil
+		m.list = m.list[:last]
+		delete(m.index, id)
 	case m.id == id:
 		m.id, m.one = "", nil
 	}
@@ -385,21 +408,21 @@ func (m *roomMembers) len() int {
 	switch {
 	case m == nil:
 		return 0
-	case m.many != nil:
-		return len(m.many)
+	case m.list != nil:
+		return len(m.list)
 	case m.one != nil:
 		return 1
 	}
 	return 0
 }
 
-// each calls fn for every member, in no particular order.
+// each calls fn for every member, in join order (see roomMembers).
 func (m *roomMembers) each(fn func(id string, s *Socket)) {
 	switch {
 	case m == nil:
-	case m.many != nil:
-		for id, s := range m.many {
-			fn(id, s)
+	case m.list != nil:
+		for _, s := range m.list {
+			fn(s.id, s)
 		}
 	case m.one != nil:
 		fn(m.id, m.one)
