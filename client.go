@@ -62,16 +62,16 @@ func (c *client) onHandlerPanic(v any) {
 
 func (c *client) onMessage(data []byte, binary bool) {
 	c.srv.counters.bytesIn.Add(uint64(len(data)))
-	// engineio reuses data after we return; packets outlive this call.
-	buf := append([]byte(nil), data...)
+	// engineio reuses data after we return; the decoder copies what the
+	// packet keeps (it never retains a message).
 	var (
 		p   *parser.Packet
 		err error
 	)
 	if binary {
-		p, err = c.dec.AddBinary(buf)
+		p, err = c.dec.AddBinary(data)
 	} else {
-		p, err = c.dec.AddText(buf)
+		p, err = c.dec.AddText(data)
 	}
 	if err != nil {
 		c.srv.opts.Logger.Debug("switchboard: invalid packet; closing connection", "sid", c.conn.ID(), "err", err)
