@@ -345,8 +345,13 @@ func (a *LocalAdapter) Close() error { return nil }
 // their members in join order (a leaving member's place goes to the last),
 // so a broadcast writes to them in a stable order, as socket.io does.
 type roomMembers struct {
-	id    string  // the only member's id, when list is nil
-	one   *Socket // the only member, when list is nil
+	id   string  // the only member's id, when many is nil
+	one  *Socket // the only member, when many is nil
+	many *memberList
+}
+
+// memberList is the members of a room with more than one, in join order.
+type memberList struct {
 	list  []*Socket
 	index map[string]int32 // position in list, by id
 }
@@ -355,9 +360,9 @@ func (m *roomMembers) get(id string) *Socket {
 	switch {
 	case m == nil:
 		return nil
-	case m.list != nil:
-		if i, ok := m.index[id]; ok {
-			return m.list[i]
+	case m.many != nil:
+		if i, ok := m.many.index[id]; ok {
+			return m.many.list[i]
 		}
 	case m.one != nil && m.id == id:
 		return m.one
@@ -367,38 +372,39 @@ func (m *roomMembers) get(id string) *Socket {
 
 func (m *roomMembers) add(id string, s *Socket) {
 	switch {
-	case m.list != nil:
-		if i, ok := m.index[id]; ok {
-			m.list[i] = s
+	case m.many != nil:
+		l := m.many
+		if i, ok := l.index[id]; ok {
+			l.list[i] = s
 			return
 		}
-		m.index[id] = int32(len(m.list))
-		m.list = append(m.list, s)
+		l.index[id] = int32(len(l.list))
+		l.list = append(l.list, s)
 	case m.one == nil || m.id == id:
 		m.id, m.one = id, s
 	default:
-		m.list = []*Socket{m.one, s}
-		m.index = map[string]int32{m.id: 0, id: 1}
+		m.many = &memberList{list: []*Socket{m.one, s}, index: map[string]int32{m.id: 0, id: 1}}
 		m.id, m.one = "", nil
 	}
 }
 
 func (m *roomMembers) remove(id string) {
 	switch {
-	case m.list != nil:
-		i, ok := m.index[id]
+	case m.many != nil:
+		l := m.many
+		i, ok := l.index[id]
 		if !ok {
 			return
 		}
-		last := len(m.list) - 1
+		last := len(l.list) - 1
 		if int(i) != last {
-			moved := m.list[last]
-			m.list[i] = moved
-			m.index[moved.id] = i
+			moved := l.list[last]
+			l.list[i] = moved
+			l.index[moved.id] = i
 		}
-		m.list[last] = nil
-		m.list = m.list[:last]
-		delete(m.index, id)
+		l.list[last] = nil
+		l.list = l.list[:last]
+		delete(l.index, id)
 	case m.id == id:
 		m.id, m.one = "", nil
 	}
@@ -408,8 +414,8 @@ func (m *roomMembers) len() int {
 	switch {
 	case m == nil:
 		return 0
-	case m.list != nil:
-		return len(m.list)
+	case m.many != nil:
+		return len(m.many.list)
 	case m.one != nil:
 		return 1
 	}
@@ -420,8 +426,8 @@ func (m *roomMembers) len() int {
 func (m *roomMembers) each(fn func(id string, s *Socket)) {
 	switch {
 	case m == nil:
-	case m.list != nil:
-		for _, s := range m.list {
+	case m.many != nil:
+		for _, s := range m.many.list {
 			fn(s.id, s)
 		}
 	case m.one != nil:

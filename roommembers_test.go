@@ -48,7 +48,7 @@ func TestRoomMembersOrder(t *testing.T) {
 	var one roomMembers
 	one.add("a", sock("a"))
 	one.add("a", sock("a"))
-	if one.len() != 1 || one.list != nil {
-		t.Errorf("one member joining twice: len %d, list %v", one.len(), one.list)
+	if one.len() != 1 || one.many != nil {
+		t.Errorf("one member joining twice: len %d, list %v", one.len(), one.many)
 	}
 }
