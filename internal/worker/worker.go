@@ -45,6 +45,7 @@ func (p *Pool) work(f func()) {
 	var w chan func()
 	for {
 		f()
+		f = nil // an idle worker keeps nothing of its last task alive
 		p.mu.Lock()
 		if p.closed || len(p.idle) >= p.maxIdle {
 			p.mu.Unlock()

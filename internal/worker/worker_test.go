@@ -1,9 +1,11 @@
 package worker
 
 import (
+	"runtime"
 	"sync"
 	"testing"
 	"time"
+	"weak"
 
 	"go.uber.org/goleak"
 )
@@ -85,4 +87,26 @@ func TestCloseEndsWorkersAndLaterTasksStillRun(t *testing.T) {
 	p.Go(func() { close(done) })
 	<-done
 	// goleak (TestMain) checks that no worker is left.
+}
+
+// An idle worker does not keep its last task (and what the task refers to,
+// such as a closed connection) alive.
+func TestIdleWorkerReleasesItsTask(t *testing.T) {
+	p := New(1)
+	defer p.Close()
+	type conn struct{ buf [1 << 16]byte }
+	c := &conn{}
+	ref := weak.Make(c)
+	done := make(chan struct{})
+	p.Go(func() { c.buf[0] = 1; close(done) })
+	<-done
+	waitIdle(t, p, 1)
+	c = nil
+	for i := 0; ref.Value() != nil; i++ {
+		if i == 100 {
+			t.Fatal("the idle worker keeps its last task's data alive")
+		}
+		runtime.GC()
+		time.Sleep(time.Millisecond)
+	}
 }
