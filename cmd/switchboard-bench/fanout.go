@@ -294,6 +294,17 @@ func (f *fanoutScenario) run(ctx context.Context, c *config) (*Result, error) {
 		res.add("server_cpu_util", perSecond(cpu, wall), "cores", "")
 	}
 	meter.report(res, wall)
+	if delivered > 0 && meter.selfCPUErr == nil {
+		toolUS := meter.selfCPU / float64(delivered) * 1e6
+		res.add("tool_cpu_per_delivery_us", toolUS, "µs", "")
+		if c.serverPID > 0 {
+			serverUS := cpu / float64(delivered) * 1e6
+			res.add("server_cpu_per_delivery_us", serverUS, "µs", "")
+			if paced && toolUS > serverUS {
+				res.note("the load tool spends more CPU per delivery (%.1f µs) than the server (%.1f µs): the latency of an event's burst is mostly the tool's time to read it", toolUS, serverUS)
+			}
+		}
+	}
 	res.addLatency("latency", &st.lat)
 	res.add("lost", float64(lost), "events", "lower")
 	res.add("out_of_order", float64(ooo), "events", "lower")

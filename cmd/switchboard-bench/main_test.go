@@ -141,6 +141,11 @@ func TestScenarios(t *testing.T) {
 				t.Errorf("%s = %v", m, v)
 			}
 		}
+		// CPU per delivery, the tool's and the server's (here the same
+		// process): both positive.
+		if metric(t, r, "tool_cpu_per_delivery_us") <= 0 || metric(t, r, "server_cpu_per_delivery_us") <= 0 {
+			t.Errorf("CPU per delivery missing: %+v", r.Metrics)
+		}
 	})
 	t.Run("echo", func(t *testing.T) {
 		r := runScenario(t, url, "echo", "-n", "3", "-inflight", "2")
