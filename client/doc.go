@@ -40,10 +40,10 @@
 // string)) and "connect_error" (func(err error)).
 //
 // All handlers of a Manager run on a single goroutine, one at a time, in the
-// order the packets arrived; that goroutine waits for the next handlers while
-// the Manager's connection runs and ends with it. The network goroutines never wait for handlers, and they deliver
-// acknowledgements awaited by EmitWithAck directly, so a handler may call
-// EmitWithAck. A slow handler delays the handlers after it, not reading:
+// order the packets arrived; that goroutine waits for the next handlers
+// while the Manager's connection runs and ends with it. The network
+// goroutines never wait for handlers, and they deliver acknowledgements
+// awaited by EmitWithAck directly, so a handler may call EmitWithAck. A slow handler delays the handlers after it, not reading:
 // the queue grows instead.
 //
 // # Goroutines and lifetime

@@ -52,13 +52,7 @@ func flushConns(conns []*Conn) {
 // caller holds c's writer role and one count of the server's WaitGroup.
 func (c *Conn) flushQueued() {
 	c.mu.Lock()
-	t := c.ws
-	if t == nil { // not reached: a batch takes websocket sessions only
-		c.writing = false
-		c.mu.Unlock()
-		c.srv.wg.Done()
-		return
-	}
+	t := c.ws // set: a batch takes websocket sessions only
 	if c.state != stateOpen || t.raw.hasTail() || c.queue == nil ||
 		!t.raw.directOK(longestPacket(*c.queue), c.srv.opts.PerMessageDeflate) {
 		c.mu.Unlock()
@@ -71,25 +65,7 @@ func (c *Conn) flushQueued() {
 	err := t.raw.writePacketsDirect(*q)
 	n := packetBytes(q)
 	releaseQueue(q)
-
-	c.mu.Lock()
-	c.queued -= n
-	switch {
-	case err != nil:
-		c.writing = false
-		c.mu.Unlock()
-		c.srv.wg.Done()
-		c.close("transport error", closeImmediate)
-	case c.state == stateClosed || (c.state == stateOpen && c.queue == nil && !t.raw.hasTail()):
-		c.writing = false
-		c.mu.Unlock()
-		c.srv.wg.Done()
-	default:
-		// More was queued meanwhile, the socket did not take everything, or
-		// the session is closing: the writer takes over.
-		c.mu.Unlock()
-		go c.writeLoop(t)
-	}
+	c.endDirectWrite(t, err, n)
 }
 
 func longestPacket(pkts []Packet) int {

@@ -185,27 +185,37 @@ func (c *Conn) SendNow(msgs ...Message) error {
 		return c.Send(msgs...)
 	}
 	c.writing = true
+	c.srv.wg.Add(1) // as kickLocked: the direct write holds the writer's count
 	c.mu.Unlock()
 
-	err := t.raw.writeDirect(msgs)
+	// An error is queued-and-lost, as with a failing writer: Send succeeded.
+	c.endDirectWrite(t, t.raw.writeDirect(msgs), 0)
+	return nil
+}
 
+// endDirectWrite ends a direct write (SendNow, a Batch's flush) made with
+// the writer's role and one count of the server's WaitGroup, after which
+// queuedDone bytes are no longer queued. On err the session closes; when
+// nothing is left to write the role ends; otherwise (more was queued
+// meanwhile, the socket did not take everything, or the session is
+// closing) the writer goroutine takes over, with the count.
+func (c *Conn) endDirectWrite(t *wsTransport, err error, queuedDone int) {
 	c.mu.Lock()
-	if err != nil {
+	c.queued -= queuedDone
+	switch {
+	case err != nil:
 		c.writing = false
 		c.mu.Unlock()
+		c.srv.wg.Done()
 		c.close("transport error", closeImmediate)
-		return nil // queued-and-lost, as with a failing writer
-	}
-	if c.state == stateClosed || (c.state == stateOpen && c.queue == nil && !t.raw.hasTail()) {
+	case c.state == stateClosed || (c.state == stateOpen && c.queue == nil && !t.raw.hasTail()):
 		c.writing = false
-	} else {
-		// More was queued meanwhile, the socket did not take everything, or
-		// the session is closing: the writer takes over.
-		c.srv.wg.Add(1)
+		c.mu.Unlock()
+		c.srv.wg.Done()
+	default:
+		c.mu.Unlock()
 		go c.writeLoop(t)
 	}
-	c.mu.Unlock()
-	return nil
 }
 
 func longestMessage(msgs []Message) int {
