@@ -17,21 +17,26 @@ type echoScenario struct {
 	n        int
 	inflight int
 	size     int
+	interval time.Duration
 }
 
 func (e *echoScenario) flags(fs *flag.FlagSet, _ *config) {
 	fs.IntVar(&e.n, "n", 50, "clients")
 	fs.IntVar(&e.inflight, "inflight", 1, "round trips each client keeps in flight")
 	fs.IntVar(&e.size, "size", 64, "bytes of the string argument echoed with the sequence number")
+	fs.DurationVar(&e.interval, "interval", 0, "paced: each round trip starts this long after the previous one started (clients spread evenly over it); 0: flat-out")
 }
 
 func (e *echoScenario) run(ctx context.Context, c *config) (*Result, error) {
-	if e.n < 1 || e.inflight < 1 {
-		return nil, errors.New("-n and -inflight must be at least 1")
+	if e.n < 1 || e.inflight < 1 || e.interval < 0 {
+		return nil, errors.New("-n and -inflight must be at least 1, -interval not negative")
 	}
 	res := &Result{Params: map[string]any{
 		"n": e.n, "inflight": e.inflight, "size": e.size, "duration": c.duration.String(),
 	}}
+	if e.interval > 0 {
+		res.Params["interval"] = e.interval.String()
+	}
 	socks, err := c.dialAll(ctx, e.n, nil)
 	defer func() { c.closeAll(socks) }()
 	if err != nil {
@@ -45,7 +50,10 @@ func (e *echoScenario) run(ctx context.Context, c *config) (*Result, error) {
 		for j := range e.inflight {
 			l.wg.Go(func() {
 				seq := int64(i)<<32 | int64(j)<<24
-				for !l.stopped() {
+				// Paced workers start spread over one interval.
+				next := time.Now().Add(e.interval * time.Duration(i*e.inflight+j) / time.Duration(e.n*e.inflight))
+				for l.waitUntil(next, e.interval > 0) {
+					next = next.Add(e.interval)
 					seq++
 					m := l.measure.Load()
 					t0 := time.Now()

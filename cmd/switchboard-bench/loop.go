@@ -47,6 +47,26 @@ func (l *closedLoop) stopped() bool {
 	}
 }
 
+// waitUntil reports whether a worker should go on, after waiting until t
+// when paced is set; it returns false as soon as the workers should end.
+func (l *closedLoop) waitUntil(t time.Time, paced bool) bool {
+	if !paced {
+		return !l.stopped()
+	}
+	d := time.Until(t)
+	if d <= 0 {
+		return !l.stopped()
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-l.stop:
+		return false
+	case <-timer.C:
+		return true
+	}
+}
+
 // fail counts a failed operation and keeps the first error for the report.
 func (l *closedLoop) fail(err error) {
 	l.failed.Add(1)

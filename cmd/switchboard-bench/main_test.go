@@ -158,6 +158,18 @@ func TestScenarios(t *testing.T) {
 			}
 		}
 	})
+	t.Run("echo paced", func(t *testing.T) {
+		// 4 clients, one round trip each per 50 ms, over 500 ms: at most
+		// ~40 started while measured (flat-out would be thousands); a
+		// slow machine makes fewer, never more.
+		r := runScenario(t, url, "echo", "-n", "4", "-interval", "50ms")
+		if n := metric(t, r, "round_trips"); n < 1 || n > 4*(500/50+1) {
+			t.Errorf("round_trips = %v, want 1..44 when paced", n)
+		}
+		if v := metric(t, r, "failed") + metric(t, r, "mismatched"); v != 0 {
+			t.Errorf("failed or mismatched: %v", v)
+		}
+	})
 	t.Run("handshake", func(t *testing.T) {
 		r := runScenario(t, url, "handshake", "-concurrency", "2", "-sources", "2")
 		if metric(t, r, "handshakes") < 1 || metric(t, r, "failed") != 0 {
