@@ -2,6 +2,7 @@ package engineio_test
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"testing"
 	"time"
@@ -164,4 +165,56 @@ func TestParkingOff(t *testing.T) {
 	if got := readText(t, ws); got != "4x" {
 		t.Fatalf("echo = %q", got)
 	}
+}
+
+// The idle sweep interrupts waits while messages arrive: with a 4 ms
+// release (a sweep every 1 ms), clients whose gaps straddle it park and
+// resume over and over,
+// and some messages land just as a wait is interrupted. Every message is
+// answered, in order, on every connection, and no session closes.
+func TestParkSweepRacesMessages(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("idle readers park only on Linux (epoll)")
+	}
+	h := newHarness(t, &engineio.Options{ReleaseIdleReaderAfter: 4 * time.Millisecond})
+	const clients, messages = 4, 150
+	done := make(chan error, clients)
+	var sids []string
+	for c := range clients {
+		ws, sid := h.dialWS()
+		sids = append(sids, sid)
+		go func() {
+			for i := range messages {
+				// Gaps of 0 to 6 ms, around the release.
+				time.Sleep(time.Duration((i*7+c*3)%13) * 500 * time.Microsecond)
+				msg := fmt.Sprintf("4c%d-%d", c, i)
+				if err := ws.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+					done <- err
+					return
+				}
+				_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+				_, data, err := ws.ReadMessage()
+				if err != nil {
+					done <- fmt.Errorf("client %d, message %d: %w", c, i, err)
+					return
+				}
+				if string(data) != msg {
+					done <- fmt.Errorf("client %d: got %q, want %q", c, data, msg)
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range clients {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, sid := range sids {
+		if h.isClosed(sid) {
+			t.Fatalf("session %s closed", sid)
+		}
+	}
+	waitParked(t, h, clients)
 }

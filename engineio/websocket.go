@@ -199,17 +199,24 @@ func (c *Conn) readLoop(t *wsTransport, probe bool) {
 		carrier = true
 	}
 	t.ensureReadBuffer() // a resumed reader makes the buffer its parked predecessor let go
+	if t.park.poller != nil {
+		t.park.owner = c
+		t.park.poller.watch(t)
+		defer func() {
+			if !parked {
+				t.park.poller.unwatch(t)
+			}
+		}()
+	}
 	max := c.srv.opts.MaxHTTPBufferSize
-	idle := c.srv.opts.ReleaseIdleReaderAfter
 	for {
 		if t.park.poller != nil && t.br.Buffered() == 0 {
-			parkNow, err := c.waitIdle(t, idle)
+			parkNow, err := c.waitIdle(t)
 			if err != nil {
 				reason = t.readError(err)
 				return
 			}
 			if parkNow {
-				t.park.owner = c
 				t.releaseReadBuffer() // before parkReader: from then on the resumed reader owns t.br
 				if parked = t.parkReader(); parked {
 					return

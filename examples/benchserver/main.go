@@ -117,7 +117,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.SetOutput(stderr)
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof and /debug/stats on this loopback `address` (e.g. 127.0.0.1:6060); off by default")
 	durableInflight := fs.Int("durable-inflight", 0, "unacknowledged durable deliveries per subscriber connection (DurableOptions.MaxInflight); 0: the default, 100")
-	idleReader := fs.Duration("release-idle-reader-after", 0, "engine.Options.ReleaseIdleReaderAfter: a silent websocket's reader goroutine ends after this long; 0: the default (500ms), negative: never")
+	idleReader := fs.Duration("release-idle-reader-after", 0, "engine.Options.ReleaseIdleReaderAfter: a silent websocket's reader goroutine ends after this long; 0: the default (100ms), negative: never")
 	memProfileRate := fs.Int("memprofilerate", 0, "runtime.MemProfileRate: record one heap sample per this many `bytes` (1: every allocation, for exact bytes per connection); 0: the runtime's default, 512 KiB")
 	dataDir := fs.String("data-dir", "", "`directory` of the durable rooms' bolt store; default a temporary one, removed at exit")
 	if err := fs.Parse(args); err != nil {
