@@ -458,7 +458,9 @@ func (s *Socket) onEvent(p *parser.Packet) {
 		id := p.ID
 		state = &ackState{}
 		ack = func(args ...any) {
-			state.once.Do(func() { s.sendAck(id, args, state.late.Load()) })
+			if state.called.CompareAndSwap(false, true) {
+				s.sendAck(id, args, state.late.Load())
+			}
 		}
 	}
 	// An ack called after the handler returned (from a goroutine or a store
@@ -486,8 +488,8 @@ func incomingReserved(name string) bool {
 
 // ackState is what an AckFunc of an incoming event keeps.
 type ackState struct {
-	once sync.Once
-	late atomic.Bool // the handler has returned
+	called atomic.Bool // only the first call answers (no sync.Once: nobody waits for it)
+	late   atomic.Bool // the handler has returned
 }
 
 // sendAck answers ack request id: inline (SendNow) while the handler runs,

@@ -237,17 +237,10 @@ func SplitArgs(data json.RawMessage) ([]json.RawMessage, error) {
 
 // splitArray splits the valid array starting at b[i] == '['.
 func splitArray(b []byte, i int) []json.RawMessage {
-	n := 0
-	for j := skipWS(b, i+1); j < len(b) && b[j] != ']'; {
-		j = skipWS(b, skipValue(b, j))
-		n++
-		if j < len(b) && b[j] == ',' {
-			j = skipWS(b, j+1)
-		} else {
-			break
-		}
-	}
-	out := make([]json.RawMessage, 0, n)
+	// One pass into a stack buffer, then one allocation of the exact size
+	// (a second pass to count would scan every argument twice).
+	var stack [8]json.RawMessage
+	out := stack[:0]
 	for j := skipWS(b, i+1); j < len(b) && b[j] != ']'; {
 		end := skipValue(b, j)
 		out = append(out, b[j:end:end])
@@ -258,7 +251,7 @@ func splitArray(b []byte, i int) []json.RawMessage {
 			break
 		}
 	}
-	return out
+	return append(make([]json.RawMessage, 0, len(out)), out...)
 }
 
 // EventName returns the event name and the remaining raw arguments of an
