@@ -23,12 +23,12 @@ import (
 // The poller also decides when a reader parks: a sweep (a timer, armed
 // while any reader runs) runs sweepsPerRelease times per `every` and
 // interrupts the wait of each reader that started no message for that
-// many sweeps in a row. Several sweeps per period spread the parking out,
-// which a burst every period would not (p99 of a paced echo: 4.3 ms with
-// one sweep per period, at 2,000 connections sending every 300 ms). One timer for all
-// connections, instead of a read deadline set and cleared around every
-// message, costs a busy connection nothing and wakes the process once per
-// sweep rather than once per connection going quiet.
+// many sweeps in a row. One timer for all connections, instead of a read
+// deadline set and cleared around every message, costs a busy connection
+// nothing and wakes the process once per sweep rather than once per
+// connection going quiet. Several sweeps per period spread the parking
+// out (2,000 connections sending every 300 ms, each parking in between:
+// echo p99 4.2–6.2 ms with one sweep per period, 2.7–3.6 ms with four).
 type poller struct {
 	log   func(msg string, args ...any)
 	every time.Duration
@@ -41,8 +41,9 @@ type poller struct {
 	sweeping bool // sweep is armed or running
 }
 
-// epollInstance is one epoll descriptor and its goroutine.
-type epollInstance struct { // a connection's park.inSet names the one it was added to
+// epollInstance is one epoll descriptor and its goroutine; a connection's
+// park.inSet names the one it was added to.
+type epollInstance struct {
 	fd   int
 	file *os.File // fd, registered with the runtime's poller
 	rc   syscall.RawConn
@@ -94,7 +95,12 @@ func (p *poller) sweepIdle() {
 		ps := &t.park
 		if r := ps.reads.Load(); r != ps.sweptReads {
 			ps.sweptReads, ps.quietSweeps = r, 0
-		} else if ps.quietSweeps++; ps.quietSweeps >= sweepsPerRelease && ps.state.Load() == readerWaiting {
+			continue
+		}
+		if ps.quietSweeps < sweepsPerRelease {
+			ps.quietSweeps++
+		}
+		if ps.quietSweeps == sweepsPerRelease && ps.state.Load() == readerWaiting {
 			silent = append(silent, t)
 		}
 	}
