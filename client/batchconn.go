@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"sync"
+	"syscall"
 
 	"github.com/gorilla/websocket"
 )
@@ -26,6 +27,13 @@ func (c *batchConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.batching {
+		// A control frame between batches: after what a non-blocking
+		// flush left over, which may end mid-frame.
+		if c.flushLocked(); c.err != nil {
+			err := c.err
+			c.err = nil
+			return 0, err
+		}
 		return c.Conn.Write(p)
 	}
 	if c.err != nil {
@@ -57,6 +65,48 @@ func (c *batchConn) flush() error {
 		c.buf = nil
 	}
 	return err
+}
+
+// flushNow ends the batch with one non-blocking write. What the socket did
+// not take stays buffered, ahead of anything written later, and pending
+// reports it: the next flush (or Write) writes it first.
+func (c *batchConn) flushNow() (pending bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.batching = false
+	if err := c.err; err != nil {
+		c.err = nil
+		c.buf = c.buf[:0]
+		return false, err
+	}
+	if len(c.buf) == 0 {
+		return false, nil
+	}
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return true, nil // no descriptor: the writer goroutine writes it
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return true, nil
+	}
+	n := 0
+	var werr error
+	if err := rc.Write(func(fd uintptr) bool {
+		n, werr = syscall.Write(int(fd), c.buf)
+		return true // never wait for the socket: that is the writer's job
+	}); err != nil {
+		werr = err
+	}
+	if werr == syscall.EAGAIN || werr == syscall.EINTR {
+		n, werr = 0, nil
+	}
+	if werr != nil {
+		c.buf = c.buf[:0]
+		return false, werr
+	}
+	c.buf = c.buf[:copy(c.buf, c.buf[n:])]
+	return len(c.buf) > 0, nil
 }
 
 func (c *batchConn) flushLocked() {

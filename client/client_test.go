@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -345,5 +346,74 @@ func TestConnectRightAfterTransportClose(t *testing.T) {
 	}
 	if n := sessions.Load(); n != 21 {
 		t.Fatalf("%d sessions, want 21", n)
+	}
+}
+
+// Emits to a server that does not read fill the socket until a direct
+// write is taken only in part: send does not block, and the writer
+// goroutine writes the tail although nothing is emitted after it. Once the
+// server reads, every message has arrived whole and in order.
+func TestEmitsFillingTheSocket(t *testing.T) {
+	const most = 8192 // 4 KiB each: 32 MiB, far more than loopback buffers
+	release := make(chan struct{})
+	sent := make(chan int, 1)
+	got := make(chan []string, 1)
+	url, _ := fakeServer(t, 25000, 20000, func(c *websocket.Conn) {
+		<-release
+		n := <-sent
+		var msgs []string
+		for len(msgs) < n {
+			_, msg, err := c.ReadMessage()
+			if err != nil {
+				break
+			}
+			msgs = append(msgs, string(msg))
+		}
+		got <- msgs
+		drain(c)
+	})
+	s := dial(t, url, Options{Transports: []string{"websocket"}, DisableReconnection: true})
+	e := s.Manager().Engine()
+	pad := strings.Repeat("x", 4<<10)
+	idle := func() bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return !e.writing && !e.direct && len(e.out) == 0
+	}
+	n := 0
+	for n < most {
+		// Each emit finds the engine idle, so that it writes directly
+		// (the writer goroutine may still be finishing the last batch
+		// it took, such as the CONNECT).
+		eventually(t, "an idle engine", idle)
+		if err := s.Emit("n", n, pad); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		e.mu.Lock()
+		partial := e.wsPending
+		e.mu.Unlock()
+		if partial {
+			break
+		}
+	}
+	if n == most {
+		t.Fatal("32 MiB emitted to a server that does not read went out whole: the test does not fill the socket")
+	}
+	sent <- n
+	close(release)
+	var msgs []string
+	select {
+	case msgs = <-got:
+	case <-time.After(waitTimeout):
+		t.Fatal("server did not get the messages")
+	}
+	if len(msgs) != n {
+		t.Fatalf("server got %d messages, want %d", len(msgs), n)
+	}
+	for i, m := range msgs {
+		if want := fmt.Sprintf(`42["n",%d,"%s"]`, i, pad); m != want {
+			t.Fatalf("message %d: %.40q..., want %.40q...", i, m, want)
+		}
 	}
 }

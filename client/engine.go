@@ -95,7 +95,9 @@ type Engine struct {
 	probe       *websocket.Conn // the websocket being probed
 	out         []outPacket
 	spare       []outPacket
-	writing     bool
+	writing     bool // the writer goroutine is writing
+	direct      bool // a send is writing from its caller's goroutine
+	wsPending   bool // wsBatch holds bytes a direct send could not write: the writer writes them first
 	upgrading   bool
 	closing     bool // graceful close requested
 	closeReason string
@@ -133,12 +135,21 @@ func (e *Engine) Done() <-chan struct{} { return e.done }
 var errEngineClosed = errors.New("client: engine closed")
 
 // send queues packets to be written contiguously and in order. It never
-// blocks on the network.
+// blocks on the network: on an idle websocket it writes them at once from
+// the caller's goroutine with one non-blocking write (what the socket does
+// not take is left to the writer goroutine), which saves waking the writer
+// for every emit.
 func (e *Engine) send(pkts ...outPacket) error {
 	e.mu.Lock()
 	if e.closed || e.closing {
 		e.mu.Unlock()
 		return errEngineClosed
+	}
+	if e.wsBatch != nil && !e.writing && !e.direct && !e.upgrading && !e.wsPending && len(e.out) == 0 && directSize(pkts) {
+		e.direct = true
+		e.mu.Unlock()
+		e.sendDirect(pkts)
+		return nil
 	}
 	e.out = append(e.out, pkts...)
 	e.mu.Unlock()
@@ -149,13 +160,55 @@ func (e *Engine) send(pkts ...outPacket) error {
 	return nil
 }
 
+// directSize reports whether pkts are small enough for a direct send: a
+// batch flushes early (blocking) past batchMax, and a direct send must not
+// block.
+func directSize(pkts []outPacket) bool {
+	n := 0
+	for i := range pkts {
+		n += len(pkts[i].Data) + 16 // frame and packet headers
+	}
+	return n <= batchMax/2
+}
+
+// sendDirect is send's write on an idle websocket; the caller set direct.
+func (e *Engine) sendDirect(pkts []outPacket) {
+	e.writeMu.Lock()
+	e.mu.Lock()
+	ws, bc := e.ws, e.wsBatch
+	e.mu.Unlock()
+	bc.begin()
+	err := writeFrames(ws, pkts, &e.frame)
+	pending, ferr := bc.flushNow()
+	e.writeMu.Unlock()
+	releaseAll(pkts)
+	if err == nil {
+		err = ferr
+	}
+	e.mu.Lock()
+	e.direct = false
+	e.wsPending = pending
+	wake := pending || len(e.out) > 0 || e.closing
+	e.mu.Unlock()
+	if err != nil {
+		e.terminate("transport error")
+		return
+	}
+	if wake {
+		select {
+		case e.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // writable reports whether a packet would be written right away, as the
 // JavaScript client's transport.writable: volatile packets are dropped
 // otherwise.
 func (e *Engine) writable() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return !e.closed && !e.closing && !e.writing && !e.upgrading && len(e.out) == 0
+	return !e.closed && !e.closing && !e.writing && !e.direct && !e.upgrading && len(e.out) == 0
 }
 
 func (m *Manager) newEngine() *Engine {
@@ -518,7 +571,7 @@ func (e *Engine) writeLoop() {
 		for {
 			e.mu.Lock()
 			batch := e.out
-			if len(batch) == 0 || e.upgrading {
+			if (len(batch) == 0 && !e.wsPending) || e.upgrading {
 				e.writing = false
 				closing := e.closing && len(batch) == 0
 				e.mu.Unlock()
@@ -531,6 +584,7 @@ func (e *Engine) writeLoop() {
 			}
 			e.out, e.spare = e.spare[:0], nil
 			e.writing = true
+			e.wsPending = false // e.write flushes it ahead of batch
 			e.mu.Unlock()
 			err := e.write(batch)
 			releaseAll(batch)
