@@ -50,7 +50,10 @@
 //
 // Per open connection the client runs a reader, a writer (which batches
 // queued packets into one POST when polling) and, while upgrading from
-// polling, a websocket prober; no goroutine is started per message. Manager.Close,
+// polling, a websocket prober; no goroutine is started per message. An
+// emit on an idle websocket is written by the emitting goroutine itself,
+// with one non-blocking write; the writer takes over what the socket does
+// not accept at once, so Emit never waits for the network. Manager.Close,
 // or Socket.Disconnect of the last active socket, closes the connection and
 // waits for those goroutines. All methods are safe for concurrent use.
 package client
