@@ -30,11 +30,12 @@ import (
 // out (2,000 connections sending every 300 ms, each parking in between:
 // echo p99 4.2–6.2 ms with one sweep per period, 2.7–3.6 ms with four).
 type poller struct {
-	log   func(msg string, args ...any)
-	every time.Duration
-	mu    sync.Mutex
-	ep    *epollInstance // nil while none is parked
-	fds   map[int]*wsTransport
+	log    func(msg string, args ...any)
+	every  time.Duration
+	mu     sync.Mutex
+	ep     *epollInstance // nil while none is parked
+	fds    map[int]*wsTransport
+	broken bool // no epoll instance could be made: readers never park
 
 	active   map[*wsTransport]struct{} // running readers that may park
 	sweep    *time.Timer
@@ -58,6 +59,9 @@ func newPoller(log func(string, ...any), every time.Duration) *poller {
 func (p *poller) watch(t *wsTransport) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.broken {
+		return
+	}
 	p.active[t] = struct{}{}
 	t.park.sweptReads = t.park.reads.Load()
 	t.park.quietSweeps = 0
@@ -91,6 +95,9 @@ func (p *poller) sweepInterval() time.Duration {
 func (p *poller) sweepIdle() {
 	var silent []*wsTransport
 	p.mu.Lock()
+	if p.broken {
+		clear(p.active) // they could not park: stop interrupting them
+	}
 	for t := range p.active {
 		ps := &t.park
 		if r := ps.reads.Load(); r != ps.sweptReads {
@@ -118,6 +125,9 @@ func (p *poller) sweepIdle() {
 	p.mu.Unlock()
 }
 
+// openEpoll is newEpollInstance; tests make it fail.
+var openEpoll = newEpollInstance
+
 func newEpollInstance() (*epollInstance, error) {
 	fd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
@@ -130,6 +140,10 @@ func newEpollInstance() (*epollInstance, error) {
 	}
 	file := os.NewFile(uintptr(fd), "engineio-poller")
 	rc, err := file.SyscallConn()
+	if err == nil {
+		// Fails (os.ErrNoDeadline) unless the runtime's poller took it.
+		err = file.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
 		_ = file.Close()
 		return nil, err
@@ -142,9 +156,13 @@ func newEpollInstance() (*epollInstance, error) {
 func (p *poller) add(fd int, t *wsTransport) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.broken {
+		return false
+	}
 	if p.ep == nil {
-		ep, err := newEpollInstance()
+		ep, err := openEpoll()
 		if err != nil {
+			p.broken = true // once: not at every park
 			p.log("engineio: no epoll instance; idle readers keep their goroutine", "err", err)
 			return false
 		}
