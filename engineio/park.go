@@ -92,8 +92,8 @@ func (c *Conn) waitIdle(t *wsTransport) (parkNow bool, err error) {
 }
 
 // interruptIfWaiting is the sweep's side of waitIdle: it makes a reader
-// that waits for a message return from its wait. Called under the poller's
-// mu; takes the Conn's.
+// that waits for a message return from its wait. The sweep calls it
+// without the poller's mu; it takes the Conn's.
 func (t *wsTransport) interruptIfWaiting() {
 	c := t.park.owner
 	c.mu.Lock()
