@@ -2,6 +2,7 @@ package parser
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -63,6 +64,19 @@ func BenchmarkMarshalEvent(b *testing.B) {
 	for b.Loop() {
 		data, _, err := MarshalEvent("chat", arg)
 		if err != nil || len(data) != len(benchEvent)-1 {
+			b.Fatal(string(data), err)
+		}
+	}
+}
+
+// An ack echoing the arguments of an event as they came (what the
+// benchmark server's echo handler sends).
+func BenchmarkMarshalEchoAck(b *testing.B) {
+	args := []any{json.RawMessage(`4294967297`), json.RawMessage(`"` + strings.Repeat("x", 64) + `"`)}
+	b.ReportAllocs()
+	for b.Loop() {
+		data, _, err := MarshalArgs(args...)
+		if err != nil || len(data) != 2+10+1+66 {
 			b.Fatal(string(data), err)
 		}
 	}

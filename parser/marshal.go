@@ -20,7 +20,7 @@ import (
 // through encoding/json without HTML escaping, so a []byte inside a struct
 // becomes a base64 string. attachments is nil when there are none.
 func MarshalArgs(args ...any) (data json.RawMessage, attachments [][]byte, err error) {
-	m := marshaler{buf: make([]byte, 0, 64)}
+	m := marshaler{buf: make([]byte, 0, 64+sizeHint(args))}
 	m.buf = append(m.buf, '[')
 	for i, a := range args {
 		if i > 0 {
@@ -37,7 +37,7 @@ func MarshalArgs(args ...any) (data json.RawMessage, attachments [][]byte, err e
 // MarshalEvent is MarshalArgs with the event name prepended, giving the
 // payload of an EVENT packet.
 func MarshalEvent(event string, args ...any) (json.RawMessage, [][]byte, error) {
-	m := marshaler{buf: make([]byte, 0, 64+len(event))}
+	m := marshaler{buf: make([]byte, 0, 64+len(event)+sizeHint(args))}
 	m.buf = append(m.buf, '[')
 	m.buf = appendString(m.buf, event)
 	for _, a := range args {
@@ -48,6 +48,21 @@ func MarshalEvent(event string, args ...any) (json.RawMessage, [][]byte, error) 
 	}
 	m.buf = append(m.buf, ']')
 	return m.buf, m.atts, nil
+}
+
+// sizeHint is the bytes the raw and string arguments will take at least,
+// so that the buffer is allocated once for the common payloads.
+func sizeHint(args []any) int {
+	n := 0
+	for _, a := range args {
+		switch x := a.(type) {
+		case json.RawMessage:
+			n += len(x)
+		case string:
+			n += len(x) + 2
+		}
+	}
+	return n
 }
 
 type marshaler struct {
