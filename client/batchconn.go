@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/gorilla/websocket"
+	"github.com/switchboard-io/switchboard/internal/nbwrite"
 )
 
 // batchMax is the size at which a batch is written out before its end.
@@ -90,17 +91,7 @@ func (c *batchConn) flushNow() (pending bool, err error) {
 	if err != nil {
 		return true, nil
 	}
-	n := 0
-	var werr error
-	if err := rc.Write(func(fd uintptr) bool {
-		n, werr = syscall.Write(int(fd), c.buf)
-		return true // never wait for the socket: that is the writer's job
-	}); err != nil {
-		werr = err
-	}
-	if werr == syscall.EAGAIN || werr == syscall.EINTR {
-		n, werr = 0, nil
-	}
+	n, werr := nbwrite.Write(rc, c.buf) // never waits: the writer does
 	if werr != nil {
 		c.buf = c.buf[:0]
 		return false, werr

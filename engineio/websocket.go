@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/switchboard-io/switchboard/internal/nbwrite"
 )
 
 const (
@@ -626,32 +627,7 @@ func (b *batchConn) writePacketsDirect(pkts []Packet) error {
 // writeFramesDirect writes buf (frames, in the pooled buffer bp) with one
 // non-blocking write(2), keeping what the socket does not take as the tail.
 func (b *batchConn) writeFramesDirect(bp *[]byte, buf []byte) error {
-	written := 0
-	var werr error
-	err := b.rc.Write(func(fd uintptr) bool {
-		for written < len(buf) {
-			n, err := syscall.Write(int(fd), buf[written:])
-			if n > 0 {
-				written += n
-			}
-			if err == syscall.EINTR {
-				continue
-			}
-			if err != nil {
-				if err != syscall.EAGAIN {
-					werr = err
-				}
-				break
-			}
-			if n == 0 {
-				break
-			}
-		}
-		return true // never wait for the socket: the writer does that
-	})
-	if err == nil {
-		err = werr
-	}
+	written, err := nbwrite.Write(b.rc, buf)
 	if err != nil || written == len(buf) {
 		putBuf(bp, buf)
 		return err
