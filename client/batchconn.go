@@ -22,6 +22,10 @@ type batchConn struct {
 	batching bool
 	buf      []byte
 	err      error
+	// The socket's descriptor access for flushNow, looked up once
+	// (SyscallConn allocates): nil when there is none.
+	rc        syscall.RawConn
+	rcChecked bool
 }
 
 func (c *batchConn) Write(p []byte) (int, error) {
@@ -83,15 +87,16 @@ func (c *batchConn) flushNow() (pending bool, err error) {
 	if len(c.buf) == 0 {
 		return false, nil
 	}
-	sc, ok := c.Conn.(syscall.Conn)
-	if !ok {
+	if !c.rcChecked {
+		c.rcChecked = true
+		if sc, ok := c.Conn.(syscall.Conn); ok {
+			c.rc, _ = sc.SyscallConn()
+		}
+	}
+	if c.rc == nil {
 		return true, nil // no descriptor: the writer goroutine writes it
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return true, nil
-	}
-	n, werr := nbwrite.Write(rc, c.buf) // never waits: the writer does
+	n, werr := nbwrite.Write(c.rc, c.buf) // never waits: the writer does
 	if werr != nil {
 		c.buf = c.buf[:0]
 		return false, werr
