@@ -8,11 +8,12 @@
 # the ratio Switchboard / Node for every figure.
 #
 # Usage: bench/run.sh [--smoke] [--runs N] [--unpinned] [--out DIR] [scenario...]
-#   scenarios: fanout fanout-paced echo tcp-echo conns handshake (default: all)
-#   tcp-echo is the raw-TCP floor: a plain Go echo server (switchboard-bench
-#   tcp-echo-server) under the echo scenario's load pattern, run once per
-#   round instead of against both servers; the report gives each server's
-#   echo as a share of it.
+#   scenarios: fanout fanout-paced tcp-fanout-paced echo tcp-echo conns handshake
+#   (default: all)
+#   tcp-echo and tcp-fanout-paced are the raw-TCP floors: a plain Go server
+#   (switchboard-bench tcp-floor-server) under the echo and paced fan-out
+#   load patterns, run once per round instead of against both servers; the
+#   report reads each server's echo and paced fan-out latency against them.
 #   --smoke     tiny loads, one run: finishes in seconds (CI)
 #   --runs N    runs per scenario and server (default 3)
 #   --unpinned  server and load tool both on cores 0-1 (for the record)
@@ -40,10 +41,10 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(fanout fanout-paced echo tcp-echo conns handshake)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(fanout fanout-paced tcp-fanout-paced echo tcp-echo conns handshake)
 for sc in "${scenarios[@]}"; do
 	case "$sc" in
-	fanout | fanout-paced | echo | tcp-echo | conns | handshake) ;;
+	fanout | fanout-paced | tcp-fanout-paced | echo | tcp-echo | conns | handshake) ;;
 	*) echo "run.sh: unknown scenario $sc" >&2; exit 2 ;;
 	esac
 done
@@ -96,7 +97,7 @@ start_server() {
 	case "$1" in
 	switchboard) PORT=$port exec "${on_server[@]}" "$work/benchserver" -pprof "127.0.0.1:$pprof_port" >>"$log" 2>&1 & ;;
 	node) PORT=$port exec "${on_server[@]}" node bench/node-server.js >>"$log" 2>&1 & ;;
-	tcp-floor) PORT=$port exec "${on_server[@]}" "$work/switchboard-bench" tcp-echo-server >>"$log" 2>&1 & ;;
+	tcp-floor) PORT=$port exec "${on_server[@]}" "$work/switchboard-bench" tcp-floor-server >>"$log" 2>&1 & ;;
 	esac
 	server_pid=$!
 	for _ in $(seq 100); do
@@ -128,6 +129,7 @@ args() {
 		case "$1" in
 		fanout) echo fanout -n 20 "${common[@]}" ;;
 		fanout-paced) echo fanout -n 20 -rate 100 "${common[@]}" ;;
+		tcp-fanout-paced) echo tcp-fanout -n 20 -rate 100 "${common[@]}" ;;
 		echo) echo echo -n 5 "${common[@]}" ;;
 		tcp-echo) echo tcp-echo -n 5 "${common[@]}" ;;
 		conns) echo conns -n 50 -settle 200ms -sources 2 "${common[@]}" ;;
@@ -138,6 +140,7 @@ args() {
 	case "$1" in
 	fanout) echo fanout -n 1000 -warmup 2s -duration 10s "${common[@]}" ;;
 	fanout-paced) echo fanout -n 1000 -rate 20 -warmup 2s -duration 10s "${common[@]}" ;;
+	tcp-fanout-paced) echo tcp-fanout -n 1000 -rate 20 -warmup 2s -duration 10s "${common[@]}" ;;
 	echo) echo echo -n 50 -warmup 2s -duration 10s "${common[@]}" ;;
 	tcp-echo) echo tcp-echo -n 50 -warmup 2s -duration 10s "${common[@]}" ;;
 	# 30 s of idling: longer than the 25 s ping interval, so every
@@ -153,7 +156,7 @@ failed=0
 for run in $(seq "$runs"); do
 	for sc in "${scenarios[@]}"; do
 		servers=(switchboard node)
-		[ "$sc" != tcp-echo ] || servers=(tcp-floor)
+		case "$sc" in tcp-*) servers=(tcp-floor) ;; esac
 		for server in "${servers[@]}"; do
 			start_server "$server"
 			# shellcheck disable=SC2207

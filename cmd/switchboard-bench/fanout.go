@@ -30,6 +30,7 @@ type fanoutScenario struct {
 	drain  time.Duration
 	stall  time.Duration
 	maxEvt int64
+	raw    bool // the raw-TCP floor (tcp-fanout against tcp-floor-server)
 }
 
 func (f *fanoutScenario) flags(fs *flag.FlagSet, _ *config) {
@@ -73,6 +74,11 @@ func (st *fanoutState) receive(r *fanoutReceiver, args client.Args) {
 		r.bad.Add(1)
 		return
 	}
+	st.record(r, seq, ts, meas)
+}
+
+// record counts event seq, published at ts, as delivered to r.
+func (st *fanoutState) record(r *fanoutReceiver, seq, ts int64, meas bool) {
 	now := time.Since(st.epoch)
 	r.got.Add(1)
 	if seq <= r.last.Load() {
@@ -167,34 +173,25 @@ func (f *fanoutScenario) run(ctx context.Context, c *config) (*Result, error) {
 	res := &Result{Scenario: "fanout", Params: map[string]any{
 		"n": f.n, "window": f.window, "size": f.size, "duration": c.duration.String(),
 	}}
+	if f.raw {
+		res.Scenario = "tcp-fanout"
+	}
 	if paced {
-		res.Scenario = "fanout-paced"
+		res.Scenario += "-paced"
 		res.Params["rate"] = f.rate
 	}
 
 	recv := make([]fanoutReceiver, f.n)
 	var dropped atomic.Int64
-	socks, err := c.dialAll(ctx, f.n, func(i int, s *client.Socket) error {
-		r := &recv[i]
-		s.On("msg", func(a client.Args) { st.receive(r, a) })
-		s.On("disconnect", func(string) { dropped.Add(1) })
-		return joinRoom(ctx, s, f.room)
-	})
-	defer func() { c.closeAll(socks) }()
-	if err != nil {
-		return nil, fmt.Errorf("opening receivers: %w", err)
+	link := f.link()
+	defer link.close()
+	if err := link.open(ctx, c, st, recv, &dropped); err != nil {
+		return nil, err
 	}
-	pub, err := c.dial(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("opening the publisher: %w", err)
-	}
-	defer pub.Manager().Close()
 
-	pad := strings.Repeat("x", f.size)
 	var (
 		seq      int64 // last seq published
 		done     int64 // every seq <= done was delivered to every receiver
-		buf      []byte
 		stallErr error
 	)
 	// publish publishes events until the deadline, returning the first
@@ -242,8 +239,7 @@ func (f *fanoutScenario) run(ctx context.Context, c *config) (*Result, error) {
 			}
 			seq++
 			st.pending[seq&st.mask].Store(int32(f.n))
-			buf = appendPublish(buf[:0], f.room, seq, int64(time.Since(st.epoch)), st.measure.Load(), pad)
-			if err := pub.Emit("publish", json.RawMessage(buf)); err != nil {
+			if err := link.publish(seq, int64(time.Since(st.epoch)), st.measure.Load()); err != nil {
 				return err
 			}
 			if paced {
@@ -314,6 +310,68 @@ func (f *fanoutScenario) run(ctx context.Context, c *config) (*Result, error) {
 		res.add("publish_rate", perSecond(float64(seq), c.warmup.Seconds()+wall), "events/s", "")
 	}
 	return res, errors.Join(stallErr, cpuErr)
+}
+
+// fanoutLink is how a fan-out run reaches the server: the socket.io link
+// (receivers in a room, a publisher emitting publish) or the raw-TCP floor's.
+type fanoutLink interface {
+	// open connects the receivers, each reporting its events to st for its
+	// entry of recv (and counting itself in dropped if the server drops
+	// it), then the publisher.
+	open(ctx context.Context, c *config, st *fanoutState, recv []fanoutReceiver, dropped *atomic.Int64) error
+	publish(seq, ts int64, measured bool) error
+	// close disconnects everything open opened, even after a failed open.
+	close()
+}
+
+func (f *fanoutScenario) link() fanoutLink {
+	if f.raw {
+		return &tcpFanoutLink{size: f.size}
+	}
+	return &socketFanoutLink{room: f.room, pad: strings.Repeat("x", f.size)}
+}
+
+// socketFanoutLink publishes through the benchserver contract: receivers
+// join room, the publisher emits publish({room, payload}).
+type socketFanoutLink struct {
+	room  string
+	pad   string
+	c     *config
+	socks []*client.Socket
+	pub   *client.Socket
+	buf   []byte
+}
+
+func (l *socketFanoutLink) open(ctx context.Context, c *config, st *fanoutState, recv []fanoutReceiver, dropped *atomic.Int64) error {
+	l.c = c
+	var err error
+	l.socks, err = c.dialAll(ctx, len(recv), func(i int, s *client.Socket) error {
+		r := &recv[i]
+		s.On("msg", func(a client.Args) { st.receive(r, a) })
+		s.On("disconnect", func(string) { dropped.Add(1) })
+		return joinRoom(ctx, s, l.room)
+	})
+	if err != nil {
+		return fmt.Errorf("opening receivers: %w", err)
+	}
+	if l.pub, err = c.dial(ctx); err != nil {
+		return fmt.Errorf("opening the publisher: %w", err)
+	}
+	return nil
+}
+
+func (l *socketFanoutLink) publish(seq, ts int64, measured bool) error {
+	l.buf = appendPublish(l.buf[:0], l.room, seq, ts, measured, l.pad)
+	return l.pub.Emit("publish", json.RawMessage(l.buf))
+}
+
+func (l *socketFanoutLink) close() {
+	if l.pub != nil {
+		l.pub.Manager().Close()
+	}
+	if l.c != nil {
+		l.c.closeAll(l.socks)
+	}
 }
 
 // joinRoom emits join and waits for the acknowledgement.

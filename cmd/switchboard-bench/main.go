@@ -66,17 +66,18 @@ var scenarios = map[string]struct {
 	make     func() scenario
 	duration time.Duration
 }{
-	"conns":     {func() scenario { return &connsScenario{} }, 5 * time.Second},
-	"fanout":    {func() scenario { return &fanoutScenario{} }, 10 * time.Second},
-	"echo":      {func() scenario { return &echoScenario{} }, 10 * time.Second},
-	"handshake": {func() scenario { return &handshakeScenario{} }, 5 * time.Second},
-	"durable":   {func() scenario { return &durableScenario{} }, 10 * time.Second},
-	"tcp-echo":  {func() scenario { return &tcpEchoScenario{} }, 10 * time.Second},
+	"conns":      {func() scenario { return &connsScenario{} }, 5 * time.Second},
+	"fanout":     {func() scenario { return &fanoutScenario{} }, 10 * time.Second},
+	"echo":       {func() scenario { return &echoScenario{} }, 10 * time.Second},
+	"handshake":  {func() scenario { return &handshakeScenario{} }, 5 * time.Second},
+	"durable":    {func() scenario { return &durableScenario{} }, 10 * time.Second},
+	"tcp-echo":   {func() scenario { return &tcpEchoScenario{} }, 10 * time.Second},
+	"tcp-fanout": {func() scenario { return &fanoutScenario{raw: true} }, 10 * time.Second},
 }
 
-const usage = `usage: switchboard-bench <conns|fanout|echo|handshake|durable|tcp-echo> [flags]
+const usage = `usage: switchboard-bench <conns|fanout|echo|handshake|durable|tcp-echo|tcp-fanout> [flags]
        switchboard-bench report [-format markdown|text] results.jsonl...
-       switchboard-bench tcp-echo-server     (the raw-TCP floor's server, on PORT)
+       switchboard-bench tcp-floor-server    (the raw-TCP floors' server, on PORT)
 Run "switchboard-bench <scenario> -h" for the flags of a scenario.
 `
 
@@ -90,8 +91,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if name == "report" {
 		return runReport(args, stdout, stderr)
 	}
-	if name == "tcp-echo-server" {
-		return runTCPEchoServer(stdout)
+	if name == "tcp-floor-server" {
+		return runTCPFloorServer(stdout)
 	}
 	sc, ok := scenarios[name]
 	if !ok {

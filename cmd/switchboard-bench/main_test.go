@@ -214,39 +214,70 @@ func TestDurableReplayPastRetention(t *testing.T) {
 	}
 }
 
-// The raw-TCP floor: tcp-echo against the floor's server, and the report
-// reading the servers' echo as shares of it.
-func TestTCPEchoFloor(t *testing.T) {
+// The raw-TCP floors: tcp-echo and tcp-fanout against the floors' server,
+// and the report reading the servers' figures against them.
+func TestTCPFloors(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- serveTCPEcho(ctx, ln) }()
-	r := runScenario(t, "http://"+ln.Addr().String(), "tcp-echo", "-n", "3")
+	go func() { served <- serveTCPFloor(ctx, ln) }()
+	url := "http://" + ln.Addr().String()
+	echo := runScenario(t, url, "tcp-echo", "-n", "3")
+	fan := runScenario(t, url, "tcp-fanout", "-n", "4", "-rate", "50", "-size", "10")
 	cancel()
 	if err := <-served; err != nil {
-		t.Fatalf("tcp-echo-server: %v", err)
+		t.Fatalf("tcp-floor-server: %v", err)
 	}
-	trips, _ := r.Metric("round_trips")
-	failed, _ := r.Metric("failed")
+	trips, _ := echo.Metric("round_trips")
+	failed, _ := echo.Metric("failed")
 	if trips < 1 || failed != 0 {
 		t.Fatalf("tcp-echo: %v round trips, %v failed", trips, failed)
 	}
+	if fan.Scenario != "tcp-fanout-paced" {
+		t.Errorf("scenario %q", fan.Scenario)
+	}
+	// 50/s over 600 ms: about 30 events, each to 4 receivers.
+	published := metric(t, fan, "published")
+	if published < 5 || published > 40 {
+		t.Errorf("published %v events at 50/s in 600ms", published)
+	}
+	for _, m := range []string{"lost", "out_of_order", "bad_payloads", "disconnects"} {
+		if v := metric(t, fan, m); v != 0 {
+			t.Errorf("tcp-fanout: %s = %v", m, v)
+		}
+	}
+	if metric(t, fan, "latency_p99_ms") <= 0 {
+		t.Errorf("tcp-fanout: no latency: %+v", fan.Metrics)
+	}
+
 	results := []Result{
 		{Scenario: "echo", Label: "switchboard", Metrics: []Metric{{Name: "round_trips_per_cpu_s", Value: 50}}},
 		{Scenario: "echo", Label: "node", Metrics: []Metric{{Name: "round_trips_per_cpu_s", Value: 25}}},
 		{Scenario: "tcp-echo", Label: floorLabel, Metrics: []Metric{{Name: "round_trips_per_cpu_s", Value: 100}}},
+		{Scenario: "fanout-paced", Label: "switchboard", Metrics: []Metric{{Name: "latency_p99_ms", Value: 12}}},
+		{Scenario: "fanout-paced", Label: "node", Metrics: []Metric{{Name: "latency_p99_ms", Value: 16}}},
+		{Scenario: "tcp-fanout-paced", Label: floorLabel, Metrics: []Metric{
+			{Name: "latency_p99_ms", Value: 8}, {Name: "tool_cpu_per_delivery_us", Value: 6.5}, {Name: "server_cpu_per_delivery_us", Value: 5.5},
+		}},
 	}
 	var out bytes.Buffer
 	if err := buildReport(results, "switchboard", "node").print(&out, true); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Raw-TCP floor", "100 round trips", "switchboard echo: 50% of the floor", "node echo: 25% of the floor"} {
+	for _, want := range []string{
+		"Raw-TCP floor", "100 round trips", "switchboard echo: 50% of the floor", "node echo: 25% of the floor",
+		"latency p99 8 ms; the server 5.50 µs and the tool 6.50 µs",
+		"switchboard fanout-paced p99: 1.50× the floor's", "node fanout-paced p99: 2.00× the floor's",
+	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
+	}
+	if strings.Contains(out.String(), "| tcp-") {
+		t.Errorf("the floors' figures are rows of the table:\n%s", out.String())
 	}
 }
 

@@ -109,20 +109,26 @@ type report struct {
 	rows   []reportRow
 	params map[string]map[string]any
 	floor  float64 // median round trips per CPU-second of the raw-TCP echo (label floorLabel); 0 if none
+
+	// The raw-TCP paced fan-out's medians (label floorLabel); 0 if none.
+	fanoutFloorP99, fanoutFloorToolUS, fanoutFloorServerUS float64
 }
 
-// floorLabel labels the raw-TCP echo (tcp-echo against tcp-echo-server).
+// floorLabel labels the raw-TCP floors (tcp-echo and tcp-fanout against
+// tcp-floor-server).
 const floorLabel = "tcp-floor"
 
 // printFloor reads the servers' echo figures as shares of the raw-TCP
-// floor measured in the same run.
+// floor measured in the same run, and their paced fan-out latency against
+// the raw-TCP fan-out's.
 func (rep *report) printFloor(w io.Writer, markdown bool) {
-	if rep.floor <= 0 {
-		return
-	}
 	prefix := ""
 	if markdown {
 		prefix = "- "
+	}
+	rep.printFanoutFloor(w, prefix)
+	if rep.floor <= 0 {
+		return
 	}
 	fmt.Fprintf(w, "\nRaw-TCP floor (a plain Go echo server under the echo scenario's load pattern): %s round trips per server CPU-second.\n", formatValue(rep.floor))
 	for _, r := range rep.rows {
@@ -134,6 +140,27 @@ func (rep *report) printFloor(w io.Writer, markdown bool) {
 		}
 		if r.hasB {
 			fmt.Fprintf(w, "%s%s echo: %.0f%% of the floor\n", prefix, rep.lb, 100*r.b/rep.floor)
+		}
+	}
+}
+
+// printFanoutFloor prints the raw-TCP paced fan-out: the latency a load
+// tool of this kind observes when the server costs next to nothing.
+func (rep *report) printFanoutFloor(w io.Writer, prefix string) {
+	if rep.fanoutFloorP99 <= 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nRaw-TCP paced fan-out floor (a plain Go server writing each event to every receiver, plain Go receivers on the load tool's core): latency p99 %s ms; the server %s µs and the tool %s µs of CPU per delivery.\n",
+		formatValue(rep.fanoutFloorP99), formatValue(rep.fanoutFloorServerUS), formatValue(rep.fanoutFloorToolUS))
+	for _, r := range rep.rows {
+		if r.scenario != "fanout-paced" || r.metric != "latency_p99_ms" {
+			continue
+		}
+		if r.hasA {
+			fmt.Fprintf(w, "%s%s fanout-paced p99: %.2f× the floor's\n", prefix, rep.la, r.a/rep.fanoutFloorP99)
+		}
+		if r.hasB {
+			fmt.Fprintf(w, "%s%s fanout-paced p99: %.2f× the floor's\n", prefix, rep.lb, r.b/rep.fanoutFloorP99)
 		}
 	}
 }
@@ -175,8 +202,17 @@ func buildReport(results []Result, la, lb string) *report {
 		if v := vals[k][lb]; len(v) > 0 {
 			row.b, row.nb, row.hasB = median(v), len(v), true
 		}
-		if v := vals[k][floorLabel]; len(v) > 0 && k.scenario == "tcp-echo" && k.metric == "round_trips_per_cpu_s" {
-			rep.floor = median(v)
+		if v := vals[k][floorLabel]; len(v) > 0 {
+			switch k {
+			case key{"tcp-echo", "round_trips_per_cpu_s"}:
+				rep.floor = median(v)
+			case key{"tcp-fanout-paced", "latency_p99_ms"}:
+				rep.fanoutFloorP99 = median(v)
+			case key{"tcp-fanout-paced", "tool_cpu_per_delivery_us"}:
+				rep.fanoutFloorToolUS = median(v)
+			case key{"tcp-fanout-paced", "server_cpu_per_delivery_us"}:
+				rep.fanoutFloorServerUS = median(v)
+			}
 		}
 		if !row.hasA && !row.hasB {
 			continue // the floor's own figures are summarised after the table

@@ -8,18 +8,15 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"os"
-	"os/signal"
-	"sync"
-	"syscall"
 	"time"
 )
 
-// The raw-TCP floor: what one loopback request/response costs a plain Go
-// program on this machine, measured with the echo scenario's load pattern
-// (n clients, one round trip in flight each) so that the echo figures of
-// the servers can be read as a share of it. tcp-echo-server echoes every
-// byte back; tcp-echo sends size-byte messages and waits for each.
+// The raw-TCP echo floor: what one loopback request/response costs a plain
+// Go program on this machine, measured with the echo scenario's load
+// pattern (n clients, one round trip in flight each) so that the echo
+// figures of the servers can be read as a share of it. tcp-floor-server
+// echoes every byte back; tcp-echo sends size-byte messages and waits for
+// each.
 
 type tcpEchoScenario struct {
 	n    int
@@ -86,84 +83,4 @@ func (e *tcpEchoScenario) run(ctx context.Context, c *config) (*Result, error) {
 		return res, err
 	}
 	return res, cpuErr
-}
-
-// runTCPEchoServer is the floor's server: it listens on 127.0.0.1 at PORT
-// (default 3000) and echoes until SIGINT or SIGTERM.
-func runTCPEchoServer(stdout io.Writer) error {
-	port := os.Getenv("PORT")
-	if port == "" {
-		port = "3000"
-	}
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", port))
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	fmt.Fprintf(stdout, "tcp-echo-server listening on %s pid %d\n", ln.Addr(), os.Getpid())
-	return serveTCPEcho(ctx, ln)
-}
-
-// serveTCPEcho writes every byte each connection reads back, one read and
-// one write per message, until ctx ends; it closes ln and every connection
-// and returns once their goroutines ended.
-func serveTCPEcho(ctx context.Context, ln net.Listener) error {
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns = map[net.Conn]struct{}{}
-	)
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		<-ctx.Done()
-		_ = ln.Close()
-		mu.Lock()
-		for cn := range conns {
-			_ = cn.Close()
-		}
-		mu.Unlock()
-	}()
-	defer func() {
-		<-stopped
-		wg.Wait()
-	}()
-	for {
-		cn, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		mu.Lock()
-		if ctx.Err() != nil {
-			mu.Unlock()
-			_ = cn.Close()
-			continue
-		}
-		conns[cn] = struct{}{}
-		mu.Unlock()
-		wg.Go(func() {
-			defer func() {
-				mu.Lock()
-				delete(conns, cn)
-				mu.Unlock()
-				_ = cn.Close()
-			}()
-			buf := make([]byte, 4096)
-			for {
-				n, err := cn.Read(buf)
-				if n > 0 {
-					if _, werr := cn.Write(buf[:n]); werr != nil {
-						return
-					}
-				}
-				if err != nil {
-					return
-				}
-			}
-		})
-	}
 }
