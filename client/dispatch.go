@@ -3,6 +3,7 @@ package client
 import (
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 
 	"github.com/switchboard-io/switchboard/internal/worker"
 )
@@ -54,7 +55,18 @@ type dispatcher struct {
 	spare   []job
 	running bool
 	pool    *worker.Pool
+
+	// more is set while the running job has others behind it in its
+	// chunk of the batch: Engine.send then queues its packets, and the
+	// chunk's last send writes them all at once, so that a burst's acks go
+	// out together. Chunks, not the whole batch: a server waiting for acks
+	// (a durable room's window) gets them while the rest of the burst is
+	// handled, instead of all at its end.
+	more atomic.Bool
 }
+
+// ackChunk is how many jobs' sends are written together at most.
+const ackChunk = 32
 
 func (d *dispatcher) push(j job) {
 	d.mu.Lock()
@@ -96,6 +108,7 @@ func (d *dispatcher) run() {
 		d.queue, d.spare = d.spare[:0], nil
 		d.mu.Unlock()
 		for i := range batch {
+			d.more.Store(i+1 < len(batch) && (i+1)%ackChunk != 0)
 			batch[i].run()
 			batch[i] = job{}
 		}

@@ -138,26 +138,52 @@ var errEngineClosed = errors.New("client: engine closed")
 // blocks on the network: on an idle websocket it writes them at once from
 // the caller's goroutine with one non-blocking write (what the socket does
 // not take is left to the writer goroutine), which saves waking the writer
-// for every emit.
+// for every emit. While the dispatcher has more handlers to run from the
+// burst it took (a server's batched write of many events, each acked), it
+// queues for the writer instead, which then writes the burst's answers
+// with one write(2) rather than one each.
 func (e *Engine) send(pkts ...outPacket) error {
 	e.mu.Lock()
 	if e.closed || e.closing {
 		e.mu.Unlock()
 		return errEngineClosed
 	}
-	if e.wsBatch != nil && !e.writing && !e.direct && !e.upgrading && !e.wsPending && len(e.out) == 0 && directSize(pkts) {
-		e.direct = true
-		e.mu.Unlock()
-		e.sendDirect(pkts)
-		return nil
+	if e.wsBatch != nil && !e.writing && !e.direct && !e.upgrading && !e.wsPending && !e.m.d.more.Load() {
+		// What the burst's earlier handlers queued goes first, in the
+		// same write.
+		if len(e.out) > 0 {
+			all := append(e.out, pkts...)
+			if directSize(all) {
+				e.out, e.spare = e.spare[:0], nil
+				e.direct = true
+				e.mu.Unlock()
+				e.sendDirect(all)
+				return nil
+			}
+			e.out = all
+			e.mu.Unlock()
+			e.wakeWriter()
+			return nil
+		}
+		if directSize(pkts) {
+			e.direct = true
+			e.mu.Unlock()
+			e.sendDirect(pkts)
+			return nil
+		}
 	}
 	e.out = append(e.out, pkts...)
 	e.mu.Unlock()
+	e.wakeWriter()
+	return nil
+}
+
+// wakeWriter tells the writer goroutine there is something to write.
+func (e *Engine) wakeWriter() {
 	select {
 	case e.wake <- struct{}{}:
 	default:
 	}
-	return nil
 }
 
 // directSize reports whether pkts are small enough for a direct send: a
@@ -195,10 +221,7 @@ func (e *Engine) sendDirect(pkts []outPacket) {
 		return
 	}
 	if wake {
-		select {
-		case e.wake <- struct{}{}:
-		default:
-		}
+		e.wakeWriter()
 	}
 }
 
@@ -505,10 +528,7 @@ func (e *Engine) upgrade() {
 		e.upgrading = false
 		e.mu.Unlock()
 		conn.Close()
-		select {
-		case e.wake <- struct{}{}:
-		default:
-		}
+		e.wakeWriter()
 		e.wg.Done()
 	}
 	err = conn.WriteMessage(websocket.TextMessage, []byte("2probe"))
@@ -549,10 +569,7 @@ func (e *Engine) upgrade() {
 	e.upgrading = false
 	e.mu.Unlock()
 	e.writeMu.Unlock()
-	select {
-	case e.wake <- struct{}{}:
-	default:
-	}
+	e.wakeWriter()
 	e.wsReadLoop(conn)
 }
 
@@ -697,10 +714,7 @@ func (e *Engine) shutdown(reason string) {
 	e.closing = true
 	e.closeReason = reason
 	e.mu.Unlock()
-	select {
-	case e.wake <- struct{}{}:
-	default:
-	}
+	e.wakeWriter()
 	t := time.AfterFunc(closeFlushTimeout, func() { e.terminate(reason) })
 	e.mu.Lock()
 	e.closeTimer = t

@@ -46,6 +46,7 @@ var scenarios = []struct {
 	{"ReconnectAfterClientDropsTransport", scenarioReconnectAfterClientDrop},
 	{"Recovery", scenarioRecovery},
 	{"ThousandEventsInOrder", scenarioThousandEvents},
+	{"AckBurst", scenarioAckBurst},
 }
 
 // runScenarios runs every scenario against the server at url.
@@ -305,6 +306,49 @@ func scenarioEmitWithAckInsideHandler(t *testing.T, url string, opts Options) {
 	}
 }
 
+// The server asks n questions in one burst. What the handlers send is
+// written in chunks (Engine.send while the dispatcher has more of the
+// burst to run): every answer arrives, including that of a handler that
+// first waits, mid-burst, for an ack of its own, and the events they emit
+// arrive in the order emitted.
+func scenarioAckBurst(t *testing.T, url string, opts Options) {
+	const n = 500
+	s := dial(t, url, opts)
+	s.On("question", func(i int, ack callback.AckFunc) {
+		if err := s.Emit("seqIn", i); err != nil {
+			ack(err.Error())
+			return
+		}
+		if i == 100 {
+			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+			defer cancel()
+			res, err := s.EmitWithAck(ctx, "echo", "mid-burst")
+			var v string
+			if err == nil {
+				err = res.Decode(0, &v)
+			}
+			if err != nil || v != "mid-burst" {
+				ack(fmt.Sprintf("echo inside the burst: %q, %v", v, err))
+				return
+			}
+		}
+		ack(i * 2)
+	})
+	answers := ack[[]any](t, s, "askMany", n)
+	if len(answers) != n {
+		t.Fatalf("%d answers, want %d", len(answers), n)
+	}
+	for i, a := range answers {
+		if a != float64(i*2) {
+			t.Fatalf("answer %d: %v, want %d", i, a, i*2)
+		}
+	}
+	res := ack[struct{ Next, Bad int }](t, s, "seqInResult")
+	if res.Next != n || res.Bad != 0 {
+		t.Fatalf("server saw the handlers' events up to %d with %d out of order, want %d and 0", res.Next, res.Bad, n)
+	}
+}
+
 func scenarioAuthAndConnectError(t *testing.T, url string, opts Options) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
@@ -510,8 +554,7 @@ func scenarioThousandEvents(t *testing.T, url string, opts Options) {
 			t.Fatal(err)
 		}
 	}
-	var res struct{ Next, Bad int }
-	res = ack[struct{ Next, Bad int }](t, s, "seqInResult")
+	res := ack[struct{ Next, Bad int }](t, s, "seqInResult")
 	if res.Next != n || res.Bad != 0 {
 		t.Fatalf("server saw next %d, %d out of order", res.Next, res.Bad)
 	}

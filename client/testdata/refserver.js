@@ -62,6 +62,19 @@ io.on("connection", (socket) => {
       ack({ error: err.message });
     }
   });
+  // n questions in one burst, each waiting for its answer; acks the
+  // answers in the order asked.
+  socket.on("askMany", async (n, ack) => {
+    const answers = await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        socket
+          .timeout(5000)
+          .emitWithAck("question", i)
+          .catch((err) => ({ error: err.message })),
+      ),
+    );
+    ack(answers);
+  });
   socket.on("emitMany", (n, ack) => {
     for (let i = 0; i < n; i++) socket.emit("seq", i);
     if (typeof ack === "function") ack(n);
