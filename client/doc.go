@@ -53,7 +53,10 @@
 // polling, a websocket prober; no goroutine is started per message. An
 // emit on an idle websocket is written by the emitting goroutine itself,
 // with one non-blocking write; the writer takes over what the socket does
-// not accept at once, so Emit never waits for the network. Manager.Close,
+// not accept at once, so Emit never waits for the network. Handlers run
+// for a burst of events (a server's many events arriving together) queue
+// what they send, acknowledgements included, and every 32 handlers, or at
+// the end of the burst, it goes out in one write. Manager.Close,
 // or Socket.Disconnect of the last active socket, closes the connection and
 // waits for those goroutines. All methods are safe for concurrent use.
 package client
