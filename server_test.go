@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"sync"
@@ -354,5 +355,94 @@ func TestRecoveredSocketRoomEvents(t *testing.T) {
 	want := []string{"create-room " + first.ID, "join-room " + first.ID, "create-room r", "join-room r"}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("events before the recovered connection handler: %q, want %q", got, want)
+	}
+}
+
+// A client's burst of events asking for acks, held in the connection's
+// handler queue until all have arrived: every reply arrives, a handler that
+// waits mid-burst for the client's own answer gets it, and the events the
+// handlers emit arrive in the order emitted.
+func TestAckBurst(t *testing.T) {
+	const n = 500
+	ts := newTestServer(t, nil)
+	midBurst := make(chan string, 1)
+	held, release := make(chan struct{}), make(chan struct{})
+	ts.OnConnection(func(s *switchboard.Socket) {
+		// Holds the connection's handler queue while the burst arrives.
+		s.On("hold", func() {
+			close(held)
+			<-release
+		})
+		s.On("q", func(i int, ack switchboard.AckFunc) {
+			_ = s.Emit("seen", i)
+			if i == 100 {
+				answer, err := s.Timeout(waitBound).EmitWithAck(context.Background(), "question", "mid-burst")
+				var v string
+				if err == nil {
+					err = answer.Decode(0, &v)
+				}
+				midBurst <- fmt.Sprint(v, err)
+			}
+			ack(i * 2)
+		})
+	})
+	c, err := client.Dial(context.Background(), ts.URL+"/", &client.Options{Transports: []string{"websocket"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Manager().Close()
+	c.On("question", func(v string, ack client.AckFunc) { ack(v) })
+	seen := make(chan int, n)
+	c.On("seen", func(i int) { seen <- i })
+	type reply struct {
+		i, v int
+		err  error
+	}
+	replies := make(chan reply, n)
+	if err := c.Emit("hold"); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, held, "the hold handler")
+	base := ts.Stats().BytesIn
+	for i := range n {
+		err := c.EmitWithAckFunc("q", func(a client.Args, err error) {
+			var v int
+			if err == nil {
+				err = a.Decode(0, &v)
+			}
+			replies <- reply{i, v, err}
+		}, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each event is at least 10 bytes (421["q",0]): once that many have
+	// been read, most of the burst waits in the handler queue.
+	deadline := time.Now().Add(waitBound)
+	for ts.Stats().BytesIn-base < 10*n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server read %d bytes of the burst", ts.Stats().BytesIn-base)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	got := make(map[int]bool, n)
+	for range n {
+		r := recv(t, replies, "an ack")
+		if r.err != nil || r.v != r.i*2 {
+			t.Fatalf("ack of %d: %d, %v; want %d", r.i, r.v, r.err, r.i*2)
+		}
+		got[r.i] = true
+	}
+	if len(got) != n {
+		t.Fatalf("%d distinct acks, want %d", len(got), n)
+	}
+	if v := recv(t, midBurst, "the mid-burst answer"); v != "mid-burst<nil>" {
+		t.Fatalf("mid-burst EmitWithAck: %s", v)
+	}
+	for want := range n {
+		if i := recv(t, seen, "a seen event"); i != want {
+			t.Fatalf("seen event %d carries %d", want, i)
+		}
 	}
 }
