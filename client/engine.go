@@ -138,10 +138,10 @@ var errEngineClosed = errors.New("client: engine closed")
 // blocks on the network: on an idle websocket it writes them at once from
 // the caller's goroutine with one non-blocking write (what the socket does
 // not take is left to the writer goroutine), which saves waking the writer
-// for every emit. While the dispatcher has more handlers to run from the
-// burst it took (a server's batched write of many events, each acked), it
-// queues for the writer instead, which then writes the burst's answers
-// with one write(2) rather than one each.
+// for every emit. While the dispatcher has more handlers to run in the
+// chunk of a burst it took (a server's batched write of many events, each
+// acked), send queues instead; the chunk's last send writes what is queued
+// and its own packets with one write(2), rather than one write each.
 func (e *Engine) send(pkts ...outPacket) error {
 	e.mu.Lock()
 	if e.closed || e.closing {
