@@ -460,8 +460,13 @@ func TestGracefulShutdown(t *testing.T) {
 	if code := h.stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM:\n%s", code, h.logs())
 	}
-	if r := <-gone; r != "transport close" {
-		t.Errorf("client disconnect reason %q, want a recoverable transport close", r)
+	// A recoverable reason, so that the client reconnects (to another node,
+	// or to this one restarted): "transport close", or "transport error"
+	// when the shutdown catches the client mid-upgrade or mid-write (about
+	// 1 run in 40 here); never "io server disconnect", after which a
+	// socket.io client stays away.
+	if r := <-gone; r != "transport close" && r != "transport error" {
+		t.Errorf("client disconnect reason %q, want a recoverable one (transport close or error)", r)
 	}
 	logs := h.logs()
 	for _, want := range []string{"shutting down", "msg=stopped", "room lifecycle"} {
