@@ -461,9 +461,9 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatalf("exit code %d after SIGTERM:\n%s", code, h.logs())
 	}
 	// A recoverable reason, so that the client reconnects (to another node,
-	// or to this one restarted): "transport close", or "transport error"
-	// when the shutdown catches the client mid-upgrade or mid-write (about
-	// 1 run in 40 here); never "io server disconnect", after which a
+	// or to this one restarted): "transport close", or, about 1 run in 40
+	// here, "transport error" (as when the shutdown catches the client
+	// upgrading to websocket); never "io server disconnect", after which a
 	// socket.io client stays away.
 	if r := <-gone; r != "transport close" && r != "transport error" {
 		t.Errorf("client disconnect reason %q, want a recoverable one (transport close or error)", r)
